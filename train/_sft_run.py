@@ -1,0 +1,58 @@
+"""`curate train sft` end to end: load, (LoRA-)wrap, fit, save the model, metrics and resolved config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import torch
+
+from curate.config import atomic_write_text, save_config
+from curate.device import resolve_device
+from curate.errors import ConfigError, require
+from curate.evaluation.chat import ensure_chat_template
+from curate.evaluation.inputs import read_table, require_columns
+from curate.models import load_causal_lm
+from train._fit import fit
+from train._sft_data import rows_and_weights
+
+__all__ = ["run"]
+
+
+def _wrap_lora(model, rank: int, seed: int):
+    peft = require("peft", extra="lora")
+    torch.manual_seed(seed)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    config = peft.LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
+                             target_modules=[t for t in targets if t in present] or "all-linear")
+    return peft.get_peft_model(model, config)
+
+
+def run(config) -> dict:
+    """Fine-tune `config.model` on `config.data`; the output folder loads with from_pretrained / --model."""
+    out = config.out
+    if (out / "metrics.json").exists() and not config.overwrite:
+        raise ConfigError(f"--out {out}: already holds a finished run; pass --overwrite or choose another folder")
+    table = read_table(config.data)
+    require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"}, config.data)
+    rows, weights = rows_and_weights(table, config, config.data)
+    device = resolve_device(config.device)
+    tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)
+    ensure_chat_template(tokenizer, config.template, config.model)
+    if config.lora:
+        model = _wrap_lora(model, config.lora, config.seed)
+    torch.manual_seed(config.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "sft_config.json")
+    metrics = fit(model, tokenizer, rows, config, weights=weights)
+    if config.lora:
+        model.save_pretrained(out / "adapter")
+        model = model.merge_and_unload()
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    metrics.update({"model": config.model, "data": config.data, "rows_in": table.num_rows,
+                    "weight_sum": float(weights.sum()), "device": str(device)})
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    return metrics
