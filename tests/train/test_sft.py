@@ -146,3 +146,49 @@ def test_config_errors(tmp_path):
         _cfg(tmp_path, top_fraction=0.5)
     with pytest.raises(ConfigError, match="--batch-size 0"):
         _cfg(tmp_path, batch_size=0)
+
+
+def _save_tiny(tiny_llama, char_tokenizer, folder):
+    tiny_llama.save_pretrained(folder)
+    char_tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_cli_run_saves_loadable_model(tiny_llama, char_tokenizer, tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.cli import main
+    from curate.models import load_causal_lm
+
+    model_dir = _save_tiny(tiny_llama, char_tokenizer, tmp_path / "tiny")
+    data = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pylist([dict(r, sot_weight=w) for r, w in zip(ROWS, [1, 1, 1, 2, 0])]), data)
+    out = tmp_path / "out"
+    main(["train", "sft", "--model", str(model_dir), "--data", str(data), "--weight-column", "sot_weight",
+          "--max-steps", "2", "--batch-size", "2", "--lr", "1e-2", "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["examples"] == 4 and metrics["rows_in"] == 5
+    assert json.loads((out / "sft_config.json").read_text())["weight_column"] == "sot_weight"
+    _, trained = load_causal_lm(str(out))
+    assert not torch.equal(trained.lm_head.weight, tiny_llama.lm_head.weight)
+    with pytest.raises(SystemExit):
+        main(["train", "sft", "--model", str(model_dir), "--data", str(data), "--out", str(out)])
+
+
+def test_lora_trains_only_adapters(tiny_llama, char_tokenizer, tmp_path):
+    pytest.importorskip("peft")
+    import json
+
+    from train.sft import run
+
+    model_dir = _save_tiny(tiny_llama, char_tokenizer, tmp_path / "tiny")
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in ROWS))
+    metrics = run(SFTConfig(data=str(data), out=tmp_path / "out", model=str(model_dir), lora=4, max_steps=2,
+                            batch_size=2, lr=1e-2))
+    full = sum(p.numel() for p in tiny_llama.parameters())
+    assert 0 < metrics["trainable_params"] < full / 4
+    assert (tmp_path / "out" / "adapter" / "adapter_config.json").exists()

@@ -1,0 +1,117 @@
+"""`curate eval`: generate, judge, score reference NLL, and write the per-example table and summary."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from curate.config import atomic_write_text, save_config
+from curate.device import resolve_device
+from curate.errors import ConfigError
+from curate.evaluation.chat import ensure_chat_template
+from curate.evaluation.config import EvalConfig
+from curate.evaluation.inputs import read_table, require_columns
+from curate.evaluation.metrics import nll_summary, rate_by_category
+from curate.evaluation.report import write_report
+
+__all__ = ["run", "load_rows", "make_judge"]
+
+
+def load_rows(spec: str, config: EvalConfig, needs_response: bool = False) -> dict[str, list]:
+    """Columns id, prompt, category (and response) of one input, a seeded subset when --limit is set."""
+    table = read_table(spec)
+    needed = {config.prompt_field: "--prompt-field"}
+    if needs_response:
+        needed[config.response_field] = "--response-field"
+    require_columns(table, needed, spec)
+    n = table.num_rows
+    keep = np.arange(n)
+    if config.limit is not None and config.limit < n:
+        keep = np.sort(np.random.default_rng(config.seed).choice(n, config.limit, replace=False))
+    table = table.take(keep)
+    cols = table.column_names
+    rows = {
+        "id": table.column("id").to_pylist() if "id" in cols else [f"{spec}#{i}" for i in keep],
+        "prompt": table.column(config.prompt_field).to_pylist(),
+        "category": table.column(config.category_field).to_pylist() if config.category_field in cols else [None] * len(keep),
+    }
+    if needs_response:
+        rows["response"] = table.column(config.response_field).to_pylist()
+    return rows
+
+
+def make_judge(config: EvalConfig):
+    """The LM judge, a saved judge, or the default rules + MiniLM judge (trained on first use)."""
+    from curate.evaluation.judge import RefusalJudge
+
+    if config.judge_model:
+        from curate.evaluation.judge_lm import JUDGE_PROMPT, LMJudge
+
+        return LMJudge(config.judge_model, device=resolve_device(config.device)), {"kind": "lm", "model": config.judge_model, "prompt": JUDGE_PROMPT}
+    judge = RefusalJudge.load(config.judge_path) if config.judge_path else RefusalJudge.default()
+    return judge, {"kind": "rules+minilm-logreg", **judge.metrics}
+
+
+def _controller(config: EvalConfig):
+    from curate.evaluation.controls import load_controller
+
+    if config.controls is not None:
+        return load_controller("mosaic", config.controls, active=config.active_list)
+    if config.steer is not None:
+        return load_controller("steer", config.steer)
+    return None
+
+
+def _generate_and_judge(model, tokenizer, rows, config, controller, judge, kind: str) -> dict[str, list]:
+    from curate.evaluation.generation import generate
+
+    responses = generate(model, tokenizer, rows["prompt"], controller=controller, system=config.system,
+                         max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+    verdict = judge.judge(rows["prompt"], responses)
+    return {**rows, "set": [kind] * len(responses), "response": responses,
+            "refused": verdict.refused.tolist(), "judge_score": verdict.score.astype(float).tolist()}
+
+
+def _write_parquet(columns: dict[str, list], path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(pa.table(columns), tmp)
+    tmp.replace(path)
+
+
+def run(config: EvalConfig) -> dict:
+    """Evaluate `config.model`; returns the summary dict also written to summary.json."""
+    from curate.evaluation.likelihood import response_nll
+    from curate.models import load_causal_lm
+
+    if (config.out / "summary.json").exists() and not config.overwrite:
+        raise ConfigError(f"--out {config.out}: already holds results; pass --overwrite or choose another folder")
+    started = time.perf_counter()
+    inputs = {kind: load_rows(spec, config) for kind, spec in (("harmful", config.prompts), ("benign", config.benign_prompts)) if spec}
+    nll_rows = load_rows(config.nll_data, config, needs_response=True) if config.nll_data else None
+    device = resolve_device(config.device)
+    tokenizer, model = load_causal_lm(config.model, device=device)
+    ensure_chat_template(tokenizer, config.template, config.model)
+    controller = _controller(config)
+    config.out.mkdir(parents=True, exist_ok=True)
+    save_config(config, config.out / "eval_config.json")
+    summary: dict = {"model": config.model, "device": str(device)}
+    if inputs:
+        judge, summary["judge"] = make_judge(config)
+        results = [_generate_and_judge(model, tokenizer, rows, config, controller, judge, kind) for kind, rows in inputs.items()]
+        for kind, res in zip(inputs, results):
+            summary[kind] = rate_by_category(res["refused"], res["category"])
+        _write_parquet({k: sum((r[k] for r in results), []) for k in results[0]}, config.out / "results.parquet")
+    if nll_rows is not None:
+        nll = response_nll(model, tokenizer, nll_rows["prompt"], nll_rows["response"], controller=controller,
+                           batch_size=config.batch_size, max_length=config.max_length, system=config.system)
+        summary["nll"] = nll_summary(nll)
+        _write_parquet({"id": nll_rows["id"], "category": nll_rows["category"], "nll": nll.tolist()}, config.out / "nll.parquet")
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    atomic_write_text(config.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_report(summary, config.out)
+    return summary
