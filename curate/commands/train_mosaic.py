@@ -1,0 +1,15 @@
+"""`curate train mosaic`: composable safety control tokens on a frozen model."""
+
+import click
+
+from curate.config import config_options
+from train.mosaic_train import MosaicConfig, run
+
+
+@click.command("mosaic")
+@config_options(MosaicConfig, names={"kl_weight": "--lambda"})
+def mosaic(**options) -> None:
+    """Train m control tokens per category (refuse when active, behave as the base model otherwise)."""
+    metrics = run(MosaicConfig(**options))
+    click.echo(f"trained {', '.join(metrics['trained_categories'])} in {metrics['steps']} steps "
+               f"({metrics['seconds']} s) -> {options['out']}")
