@@ -46,9 +46,11 @@ def _weighted_loss(model, tokenizer, batch: list[dict], w: torch.Tensor, config,
     )
     ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    # only positions that predict a response token need the (vocabulary-sized) output layer
+    first = int((labels != -100).float().argmax(1).min().clamp_min(1)) - 1
     with autocast:
-        logits = model(input_ids=ids, attention_mask=mask).logits
-    nll = example_nll(logits, labels)
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=ids.shape[1] - first).logits
+    nll = example_nll(logits, labels[:, first:])
     return (w.to(device) * nll).sum() / n_step, int((labels != -100).sum())
 
 

@@ -29,6 +29,23 @@ def _wrap_lora(model, rank: int, seed: int):
     return peft.get_peft_model(model, config)
 
 
+def last_blocks(model, n: int):
+    """A `trainable` predicate for fit(): the last n decoder blocks and the final norm."""
+    import re
+
+    depth = model.config.num_hidden_layers
+    if n > depth:
+        raise ConfigError(f"--train-last {n}: the model has only {depth} decoder blocks")
+
+    def trainable(name: str, _param) -> bool:
+        match = re.search(r"layers\.(\d+)\.", name)
+        if match:
+            return int(match.group(1)) >= depth - n
+        return name.endswith("model.norm.weight") or name == "norm.weight"
+
+    return trainable
+
+
 def run(config) -> dict:
     """Fine-tune `config.model` on `config.data`; the output folder loads with from_pretrained / --model."""
     out = config.out
@@ -45,7 +62,8 @@ def run(config) -> dict:
     torch.manual_seed(config.seed)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "sft_config.json")
-    metrics = fit(model, tokenizer, rows, config, weights=weights)
+    trainable = last_blocks(model, config.train_last) if config.train_last else None
+    metrics = fit(model, tokenizer, rows, config, weights=weights, trainable=trainable)
     if config.lora:
         model.save_pretrained(out / "adapter")
         model = model.merge_and_unload()

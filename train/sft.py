@@ -31,6 +31,8 @@ class SFTConfig:
     """With --mode topk: keep this top fraction by weight (default: the table's boolean 'keep' column)."""
     lora: int = 0
     """LoRA rank (needs peft: pip install 'safecurate[lora]'); 0 = full fine-tuning."""
+    train_last: int = 0
+    """Train only the last N decoder blocks and the final norm (cheaper backward); 0 = every parameter."""
     epochs: int = 1
     """Passes over the data (ignored once --max-steps is reached)."""
     max_steps: int | None = None
@@ -70,6 +72,10 @@ class SFTConfig:
             raise ConfigError(f"--lr {self.lr}: must be > 0")
         if self.lora < 0:
             raise ConfigError(f"--lora {self.lora}: the LoRA rank must be >= 0 (0 = full fine-tuning)")
+        if self.train_last < 0:
+            raise ConfigError(f"--train-last {self.train_last}: must be >= 0 (0 = train every parameter)")
+        if self.train_last and self.lora:
+            raise ConfigError("--train-last and --lora: choose one way to limit the trainable parameters")
         if self.top_fraction is not None and not (0 < self.top_fraction <= 1):
             raise ConfigError(f"--top-fraction {self.top_fraction}: must be in (0, 1]")
         if self.top_fraction is not None and self.mode != "topk":

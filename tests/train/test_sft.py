@@ -192,3 +192,17 @@ def test_lora_trains_only_adapters(tiny_llama, char_tokenizer, tmp_path):
     full = sum(p.numel() for p in tiny_llama.parameters())
     assert 0 < metrics["trainable_params"] < full / 4
     assert (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
+
+
+def test_train_last_freezes_lower_blocks(tiny_llama, char_tokenizer, tmp_path):
+    from train._sft_run import last_blocks
+
+    before = _params(tiny_llama)
+    fit(tiny_llama, char_tokenizer, ROWS, _cfg(tmp_path, max_steps=2), trainable=last_blocks(tiny_llama, 1))
+    after = _params(tiny_llama)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("model.layers.1.") or k == "model.norm.weight" for k in changed)
+    with pytest.raises(ConfigError, match="--train-last 5: the model has only 2"):
+        last_blocks(tiny_llama, 5)
+    with pytest.raises(ConfigError, match="--train-last and --lora"):
+        _cfg(tmp_path, train_last=2, lora=4)
