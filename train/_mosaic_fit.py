@@ -61,7 +61,7 @@ def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: Mos
     tasks = sample_tasks(rows.by_category, rows.neutral, config.max_order, config.per_subset, seed=config.seed,
                          must_include=None if config.init_from is None else new)
     negatives = [t.row for order_tasks in tasks.values() for t in order_tasks if not t.positive]
-    generated = fill_base_responses(rows, negatives, model, tokenizer, config.teacher_tokens, config.batch_size)
+    generated = fill_base_responses(rows, negatives, model, tokenizer, config.teacher_tokens, max(config.batch_size, 32))
     schedule = cycle_batches(tasks, config.batch_size, config.epochs, seed=config.seed)
     params = [p for c, p in tokens.tokens.items() if c in new]
     for p in params:

@@ -4,7 +4,7 @@ Order r = |S| (number of active categories). Order 1 gets `per_subset` positives
 a total of B1 = K * per_subset. Every order r gets the budget min(per_subset * C(K, r), B1) positives (capped at
 the first order's total), spread evenly over all C(K, r) subsets of that size; each subset gets as many
 negatives as positives (1:1). A positive is a prompt of an active category (spread evenly over the subset's
-categories); a negative is a neutral prompt or a prompt of an inactive category. Training cycles through
+categories); negatives are half neutral prompts, half prompts of inactive categories (when both exist). Training cycles through
 orders: one batch of order 1, one of order 2, ..., then order 1 again.
 """
 
@@ -78,10 +78,11 @@ def _subset_tasks(subset, count, rows_by_category, neutral_rows, rng) -> list[Ta
         if n:
             positives += _draw(np.asarray(rows_by_category[category]), n, rng).tolist()
     inactive = [r for c, rows in rows_by_category.items() if c not in subset for r in rows]
-    negative_pool = np.asarray(list(neutral_rows) + inactive)
-    if count and not len(negative_pool):
+    pools = [np.asarray(p) for p in (neutral_rows, inactive) if len(p)]
+    if count and not pools:
         raise InputError("no negative examples: add neutral rows (category null) so non-refusal can be learned")
-    negatives = _draw(negative_pool, count, rng).tolist() if count else []
+    # half neutral, half inactive-category prompts: both kinds must stay answered, however large the neutral pool
+    negatives = [r for pool, n in zip(pools, _even_split(count, len(pools))) if n for r in _draw(pool, n, rng).tolist()]
     return [Task(active, int(r), True) for r in positives] + [Task(active, int(r), False) for r in negatives]
 
 

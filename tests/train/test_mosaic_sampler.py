@@ -43,6 +43,13 @@ def test_positives_spread_over_the_subset_categories():
         assert abs(per_cat[0] - per_cat[1]) <= 1
 
 
+def test_negatives_split_between_neutral_and_inactive():
+    tasks = sample_tasks(CATS, NEUTRAL, max_order=1, per_subset=6, seed=0)
+    for category in CATS:
+        rows = [t.row for t in tasks[1] if not t.positive and t.active == (category,)]
+        assert sum(r in NEUTRAL for r in rows) == 3 and len(rows) == 6
+
+
 def test_must_include_restricts_subsets():
     tasks = sample_tasks(CATS, NEUTRAL, max_order=2, per_subset=4, must_include={"e"})
     assert all("e" in t.active for ts in tasks.values() for t in ts)
