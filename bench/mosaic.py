@@ -46,9 +46,9 @@ def _eval_sets(heldout, categories, args, rng):
         combos = list(itertools.combinations(categories, order))
         for idx in rng.choice(len(combos), size=min(args.subsets, len(combos)), replace=False):
             active = combos[idx]
-            pos = [rng.choice(by_cat[active[i % order]]) for i in range(args.n_eval)]
+            pos = [str(rng.choice(by_cat[active[i % order]])) for i in range(args.n_eval)]
             inactive = [p for c in categories if c not in active for p in by_cat[c]]
-            neg = [rng.choice(neutral if i % 2 == 0 or not inactive else inactive) for i in range(args.n_eval)]
+            neg = [str(rng.choice(neutral if i % 2 == 0 or not inactive else inactive)) for i in range(args.n_eval)]
             sets.append((active, list(dict.fromkeys(pos)), list(dict.fromkeys(neg))))
     return sets
 

@@ -84,3 +84,16 @@ def test_bad_active_and_bad_sizes(tmp_path):
         ControlTokens(["a"], 0, 8)
     with pytest.raises(InputError, match="no control_tokens.safetensors"):
         ControlTokens.load(tmp_path / "missing")
+
+
+def test_generation_with_controls_is_independent_of_batch_padding(tiny_llama, char_tokenizer):
+    """Through HF generate (left padding, KV cache): a prompt answered alone equals it answered beside a longer one."""
+    from curate.evaluation.generation import generate
+
+    controller = MosaicController(_tokens(), ["b", "c"])
+    alone = generate(tiny_llama, char_tokenizer, ["hi"], controller=controller, max_new_tokens=6, progress=False)
+    batch = generate(tiny_llama, char_tokenizer, ["hi", "a much longer prompt here"], controller=controller,
+                     max_new_tokens=6, progress=False, batch_size=2)
+    plain = generate(tiny_llama, char_tokenizer, ["hi"], max_new_tokens=6, progress=False)
+    assert alone[0] == batch[0]
+    assert alone[0] != plain[0]
