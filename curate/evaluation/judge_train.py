@@ -9,19 +9,38 @@ from curate.evaluation.judge import RefusalJudge, judge_features
 
 __all__ = ["refusal_labels", "cross_validate", "train_default_judge"]
 
-JUDGE_VERSION = "refusal-minilm-v1"
+JUDGE_VERSION = "refusal-minilm-v2"
 
 
 def refusal_labels() -> tuple[list[str], list[str], np.ndarray]:
     """(prompts, responses, labels) of registry:refusals (1 = the human judged it a refusal)."""
-    from curate.evaluation.inputs import read_table
+    try:
+        from curate.evaluation.inputs import read_table
 
-    table = read_table("registry:refusals")
+        table = read_table("registry:refusals")
+    except ImportError:  # the dataset registry is not installed: read the same PyRIT files directly
+        table = _pyrit_refusals()
     for column in ("prompt", "response", "label"):
         if column not in table.column_names:
             raise InputError(f"registry:refusals lacks column '{column}' (columns: {table.column_names})")
     labels = np.asarray(table.column("label").to_numpy(zero_copy_only=False), dtype=int)
     return table.column("prompt").to_pylist(), table.column("response").to_pylist(), labels
+
+
+def _pyrit_refusals():
+    import csv
+    import importlib.metadata
+    import io
+
+    import pyarrow as pa
+
+    folder = importlib.metadata.distribution("pyrit").locate_file("pyrit") / "datasets/scorer_evals/refusal_scorer"
+    rows = []
+    for name in ("refusal.csv", "refusal_extra.csv"):
+        text = "".join(line for line in open(folder / name, encoding="utf-8") if not line.startswith("#"))
+        rows += list(csv.DictReader(io.StringIO(text)))
+    return pa.table({"prompt": [r["objective"] for r in rows], "response": [r["assistant_response"] for r in rows],
+                     "label": [int(float(r["human_score"])) for r in rows]})
 
 
 def _scores(y: np.ndarray, pred: np.ndarray) -> dict:

@@ -37,7 +37,7 @@ def data(tmp_path):
 def test_eval_end_to_end(tiny_dir, data, tmp_path):
     harmful, benign = data
     rng = np.random.default_rng(0)
-    judge = RefusalJudge(np.zeros(770), np.ones(770), rng.normal(size=770), 0.0)
+    judge = RefusalJudge(np.zeros(2), np.ones(2), rng.normal(size=2), 0.0)
     judge.save(tmp_path / "judge.json")
     out = tmp_path / "eval"
     main(["eval", "--model", str(tiny_dir), "--prompts", str(harmful), "--benign-prompts", str(benign),
