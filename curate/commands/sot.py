@@ -1,0 +1,24 @@
+"""`curate sot-weight`: push-pull OT sample weights for a fine-tuning corpus."""
+
+from __future__ import annotations
+
+import click
+
+from curate.config import config_options
+from transport._config import SOTConfig
+
+__all__ = ["sot_weight"]
+
+
+@click.command("sot-weight")
+@config_options(SOTConfig)
+def sot_weight(**options) -> None:
+    """Weight a corpus so it is pulled toward safe anchors and pushed away from harmful references (SOT)."""
+    from transport.pipeline import run
+
+    summary = run(SOTConfig(**options))
+    line = f"{summary['rows']} rows weighted; {summary['down_weighted']} down-weighted (< 0.5); {summary['kept']} kept"
+    if "auroc" in summary:
+        line += f"; AUROC vs is_harmful {summary['auroc']:.4f}, precision@rate {summary['precision_at_rate']:.3f}"
+    click.echo(line)
+    click.echo("wrote " + ", ".join(summary["files"]))

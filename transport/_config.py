@@ -1,0 +1,106 @@
+"""SOTConfig: every option of `curate sot-weight`, validated before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from curate.errors import ConfigError
+
+__all__ = ["SOTConfig"]
+
+
+@dataclass(frozen=True)
+class SOTConfig:
+    out: Path
+    """Output Parquet (input rows + sot_weight, pull_potential, push_potential, keep); OUT.json and OUT.png beside it."""
+    data: str = "registry:contaminated-sft"
+    """Corpus to weight: any input `curate embed` reads (file, glob, registry:NAME[:SPLIT]) or an embedding folder."""
+    safe: str = "registry:safe-anchor"
+    """Trusted safe anchor set (the pull side)."""
+    harmful: str = "registry:harmful-reference"
+    """Harmful reference set (the push side)."""
+    model: str = "minilm"
+    """Embedding model (registry name or local path)."""
+    encoder: Literal["text", "lm"] = "text"
+    """Encoder kind: sentence encoder, or a causal LM's hidden states (--layer)."""
+    layer: int | None = None
+    """Hidden-state layer for --encoder lm (hidden_states index; default: the embed stage's)."""
+    features: Literal["joint", "response", "pair"] = "pair"
+    """What the weights see: joint = prompt+response in one text; response only; pair = prompt and response embedded
+    separately, concatenated, normalised. Default chosen by measurement (bench/sot_quality.py)."""
+    id_field: str | None = None
+    """Column holding stable row ids (default: an `id` column, else a content hash)."""
+    method: Literal["sot", "uniform", "heuristic", "pull-only", "push-only"] = "sot"
+    """Weighting method: SOT push-pull, or a baseline."""
+    beta: float = 1.0
+    """Push strength: J = OT(w, safe) − beta·OT(w, harmful) + tau·KL(w ‖ uniform)."""
+    eps: float = 0.05
+    """Entropic regularisation of both OT problems (cost 1 − cos ∈ [0, 2])."""
+    tau: float = 0.1
+    """KL-to-uniform strength: larger keeps weights flatter (the weight spread is about exp(Δpotential/tau))."""
+    eta: float = 0.5
+    """Mirror-descent step; eta·tau = 0.05 by default: eta·tau ≥ 0.1 showed a period-2 oscillation of J."""
+    rho: float | None = None
+    """Semi-relaxed anchor marginal penalty (KL); None = balanced (dense/stream) and 1.0 for the sparse solver."""
+    max_outer: int = 60
+    """Maximum mirror-descent steps."""
+    tol: float = 1e-5
+    """Stop when the objective's relative change is below this."""
+    inner_max_iter: int = 200
+    """Sinkhorn iterations per outer step at most (warm-started)."""
+    inner_tol: float = 1e-4
+    """Sinkhorn L1 anchor-marginal tolerance per outer step."""
+    keep_fraction: float | None = None
+    """Top-K selection as a fraction of rows (default 0.9 when --top-k is not given)."""
+    top_k: int | None = None
+    """Top-K selection as a row count (exclusive with --keep-fraction)."""
+    solver: Literal["auto", "dense", "sparse", "stream"] = "auto"
+    """dense below 5e7 cost entries (stream on CUDA above), sparse kNN otherwise."""
+    knn: int = 32
+    """Anchors kept per source by the sparse solver."""
+    anchor_clusters: int | None = None
+    """Compress each anchor set to this many k-means centroids (masses = cluster sizes); sparse default 2048."""
+    heuristic_temperature: float = 0.05
+    """Softmax temperature turning the heuristic baseline's risk score into weights."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the solver runs."""
+    dtype: Literal["float32", "float64"] = "float32"
+    """Solver precision."""
+    dask: str | None = None
+    """Dask scheduler address, local:N (N local workers) or threads; source shards become tasks of the distributed
+    Sinkhorn."""
+    embeddings_cache: Path | None = None
+    """Folder caching embeddings by (input fingerprint, model, features); default cache_dir()/embeddings."""
+    batch_size: int = 64
+    """Embedding batch size."""
+    on_error: Literal["fail", "skip"] = "fail"
+    """Rows with NaN/zero embeddings: fail naming them, or skip (dropped and counted)."""
+    seed: int = 0
+    """Seed for k-means, IVF training and sampling; same seed → identical weights."""
+    progress: bool = True
+    """Show progress bars."""
+    overwrite: bool = False
+    """Replace an existing OUT.parquet."""
+
+    def __post_init__(self) -> None:
+        positive = {"eps": self.eps, "eta": self.eta, "max_outer": self.max_outer, "knn": self.knn,
+                    "inner_max_iter": self.inner_max_iter, "heuristic_temperature": self.heuristic_temperature}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
+        if self.tau < 0 or self.beta < 0:
+            raise ConfigError(f"--tau and --beta must be ≥ 0 (got tau={self.tau}, beta={self.beta})")
+        if self.rho is not None and not self.rho > 0:
+            raise ConfigError(f"--rho must be > 0 (got {self.rho}); leave it unset for balanced OT")
+        if self.keep_fraction is not None and self.top_k is not None:
+            raise ConfigError("--keep-fraction and --top-k are exclusive; give one")
+        if self.keep_fraction is not None and not 0 < self.keep_fraction <= 1:
+            raise ConfigError(f"--keep-fraction must be in (0, 1] (got {self.keep_fraction})")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"--top-k must be ≥ 1 (got {self.top_k})")
+        if self.anchor_clusters is not None and self.anchor_clusters < 1:
+            raise ConfigError(f"--anchor-clusters must be ≥ 1 (got {self.anchor_clusters})")
+        if Path(self.out).suffix != ".parquet":
+            raise ConfigError(f"--out must name a .parquet file (got {self.out}), e.g. --out runs/weighted.parquet")

@@ -1,0 +1,92 @@
+"""`curate sot-weight` as a function: inputs → embeddings (cached) → push-pull weights → Parquet, JSON, PNG."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from curate.config import save_config
+from curate.errors import ConfigError, InputError
+from transport._config import SOTConfig
+from transport._features import Features, load_features
+from transport._report import keep_mask, quality, write_parquet, write_png
+from transport._solve import solve_weights
+
+__all__ = ["SOTConfig", "run"]
+
+
+def _check_compatible(corpus: Features, anchors: Features, name: str) -> None:
+    if corpus.vectors.shape[1] != anchors.vectors.shape[1] or _model(corpus) != _model(anchors):
+        raise InputError(
+            f"the corpus and the {name} anchors were embedded differently: corpus manifest model={_model(corpus)} "
+            f"dim={corpus.vectors.shape[1]}, {name} manifest model={_model(anchors)} dim={anchors.vectors.shape[1]}; "
+            "embed both with the same --model and --features"
+        )
+
+
+def _model(features: Features):
+    return [m.get("model_fingerprint") or m.get("model") for m in features.manifests][:1]
+
+
+def _clean(features: Features, name: str, on_error: str) -> tuple[np.ndarray, np.ndarray]:
+    """(unit vectors of the good rows, boolean mask of good rows); bad = NaN/inf/zero rows."""
+    x = features.vectors
+    norms = np.linalg.norm(x, axis=1)
+    good = np.isfinite(x).all(axis=1) & (norms > 0)
+    if not good.all() and on_error == "fail":
+        bad = [features.ids[i] for i in np.flatnonzero(~good)[:5]]
+        raise InputError(f"{name}: {int((~good).sum())} row(s) have NaN/inf or all-zero embeddings (ids: {bad}); "
+                         "fix them or pass --on-error skip to drop and count them")
+    return np.ascontiguousarray(x[good] / norms[good, None], dtype=np.float32), good
+
+
+def run(config: SOTConfig) -> dict:
+    """Weight the corpus; returns the summary also written to OUT.json."""
+    import pyarrow as pa
+    import torch
+
+    from curate.device import resolve_device
+
+    out = Path(config.out)
+    if out.exists() and not config.overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    timings, start = {}, time.perf_counter()
+    corpus, safe, harmful = (load_features(s, config) for s in (config.data, config.safe, config.harmful))
+    timings["embed"] = time.perf_counter() - start
+    _check_compatible(corpus, safe, "safe")
+    _check_compatible(corpus, harmful, "harmful")
+    x, good = _clean(corpus, "corpus", config.on_error)
+    y_safe, _ = _clean(safe, "safe anchors", config.on_error)
+    y_harm, _ = _clean(harmful, "harmful anchors", config.on_error)
+    device = resolve_device(config.device)
+    client = None
+    if config.dask is not None:
+        from transport.distributed import dask_client
+
+        client = dask_client(config.dask)
+    try:
+        result, info = solve_weights(x, y_safe, y_harm, config, device, client)
+    finally:
+        if client is not None:
+            client.close()
+    timings["solve"] = result.seconds
+    table = corpus.table if corpus.table is not None else pa.table({"id": corpus.ids})
+    table = table.filter(pa.array(good))
+    keep = keep_mask(result.weights, config.keep_fraction, config.top_k)
+    columns = {"sot_weight": result.weights, "pull_potential": result.pull_potential,
+               "push_potential": result.push_potential, "keep": keep}
+    write_parquet(table, columns, out)
+    write_png(result.weights, result.pull_potential, result.push_potential, keep, out.with_suffix(".png"))
+    summary = {"rows": int(len(x)), "skipped_rows": int((~good).sum()),
+               "skipped_anchor_rows": [int(len(safe.ids) - len(y_safe)), int(len(harmful.ids) - len(y_harm))],
+               "down_weighted": int((result.weights < 0.5).sum()), "kept": int(keep.sum()),
+               "files": [str(out), str(out.with_suffix(".json")), str(out.with_suffix(".png"))]}
+    if "is_harmful" in table.column_names:
+        summary.update(quality(result.weights, np.asarray(table.column("is_harmful").to_pylist(), dtype=bool)))
+    timings["total"] = time.perf_counter() - start
+    save_config(config, out.with_suffix(".json"), summary=summary, solver=info, objective=result.objective,
+                converged=result.converged, outer_iterations=result.outer_iterations,
+                inner_iterations=result.inner_iterations, marginal_error=list(result.marginal_error), timings=timings)
+    return summary
