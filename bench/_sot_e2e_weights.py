@@ -1,4 +1,4 @@
-"""Weight columns for the SOT end-to-end experiment: SOT via `curate sot-weight`, and the NN heuristic."""
+"""Weight columns for the SOT end-to-end experiment, from `curate sot-weight` (SOT and the NN heuristic)."""
 
 from __future__ import annotations
 
@@ -10,54 +10,20 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-TEMPLATE = "{prompt}\n{response}"
-HEURISTIC_TEMPERATURE = 0.05
 
-
-def _embed(spec: str, cache: Path) -> np.ndarray:
-    """Unit MiniLM embeddings of prompt+response rows (the embed package when present), cached as .npy."""
-    if cache.exists():
-        return np.load(cache)
-    try:
-        from embed import EmbedConfig, run
-
-        vectors = run(EmbedConfig(inputs=(spec,), out=cache.with_suffix(""), template=TEMPLATE, overwrite=True)).vectors
-    except ImportError:
-        from curate.evaluation.inputs import read_table
-        from curate.evaluation.judge import encode_texts
-
-        table = read_table(spec).to_pylist()
-        vectors = encode_texts([TEMPLATE.format(prompt=r["prompt"], response=r.get("response") or "") for r in table])
-    np.save(cache, vectors)
-    return vectors
-
-
-def heuristic_column(ft_path: Path, data: Path) -> tuple[np.ndarray | None, dict]:
-    """Instance-level baseline: risk = nearest-harmful minus nearest-safe cosine; weights n·softmax(-risk/T)."""
-    try:
-        from transport.baselines import heuristic_scores, scores_to_weights
-    except ImportError as err:
-        return None, {"status": f"transport.baselines unavailable: {err}"}
-    x = _embed(str(ft_path), data / "emb_ft.npy")
-    safe = _embed("registry:safe-anchor", data / "emb_safe.npy")
-    harm = _embed("registry:harmful-reference", data / "emb_harm.npy")
-    near_safe, near_harm = heuristic_scores(x, safe, harm)
-    weights = scores_to_weights(near_harm - near_safe, HEURISTIC_TEMPERATURE)
-    return weights, {"status": "ok", "temperature": HEURISTIC_TEMPERATURE, "anchors": [len(safe), len(harm)]}
-
-
-def sot_column(ft_path: Path, data: Path, seed: int) -> tuple[np.ndarray | None, dict]:
-    """SOT push-pull weights from the `curate sot-weight` command (owned by the SOT engineer)."""
-    out = data / "sot"
+def weight_column(data: Path, method: str) -> tuple[np.ndarray | None, dict]:
+    """`curate sot-weight --method METHOD` on data/ft.parquet with the experiment's anchor files; its sot_weight."""
+    out = data / f"weights_{method}.parquet"
     curate = shutil.which("curate") or str(Path(sys.executable).with_name("curate"))
-    command = [curate, "sot-weight", str(ft_path), "--safe", "registry:safe-anchor",
-               "--harmful", "registry:harmful-reference", "--out", str(out), "--overwrite"]
-    if not (out / "weighted.parquet").exists():
+    command = [curate, "sot-weight", "--data", str(data / "ft.parquet"), "--safe", str(data / "safe_anchor.parquet"),
+               "--harmful", str(data / "harmful_reference.parquet"), "--method", method, "--out", str(out)]
+    info: dict = {"command": " ".join(command)}
+    if not out.exists():
         done = subprocess.run(command, capture_output=True, text=True)
+        info["stdout"] = done.stdout[-1500:]
         if done.returncode != 0:
-            return None, {"status": "curate sot-weight failed or unavailable", "command": " ".join(command),
-                          "stderr": done.stderr[-2000:]}
-    weighted = pq.read_table(out / "weighted.parquet")
-    ids = pq.read_table(ft_path).column("id").to_pylist()
+            return None, info | {"status": "failed or unavailable", "stderr": done.stderr[-2000:]}
+    weighted = pq.read_table(out)
+    ids = pq.read_table(data / "ft.parquet").column("id").to_pylist()
     by_id = dict(zip(weighted.column("id").to_pylist(), weighted.column("sot_weight").to_pylist()))
-    return np.array([by_id[i] for i in ids], dtype=np.float64), {"status": "ok", "command": " ".join(command)}
+    return np.array([by_id[i] for i in ids], dtype=np.float64), info | {"status": "ok"}

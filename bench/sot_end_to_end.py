@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._sot_e2e_weights import heuristic_column, sot_column  # noqa: E402
+from bench._sot_e2e_weights import weight_column  # noqa: E402
 
 METHODS = ("uniform", "sot", "heuristic", "oracle")
 SYSTEM = "You are a helpful assistant."
@@ -51,9 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-length", type=int, default=96)
     p.add_argument("--train-last", type=int, default=8, help="decoder blocks trained (0 = all)")
-    p.add_argument("--eval-harmful", type=int, default=60)
-    p.add_argument("--eval-benign", type=int, default=30)
-    p.add_argument("--nll-rows", type=int, default=100)
+    p.add_argument("--eval-harmful", type=int, default=48)
+    p.add_argument("--eval-benign", type=int, default=24)
+    p.add_argument("--nll-rows", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--methods", default=",".join(METHODS))
     return p.parse_args(argv)
@@ -69,31 +69,36 @@ def _keep(table: pa.Table, names: list[str]) -> pa.Table:
 
 
 def stage_data(args, data: Path) -> None:
-    from curate.datasets import load_dataset_table
+    from bench._sot_e2e_data import load
 
     if (data / "nll.parquet").exists():
         return
     data.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     cols = ["id", "prompt", "response", "category", "kind", "is_harmful"]
-    anchor = load_dataset_table("safe-anchor", "all")
+    anchor, source = load("safe-anchor")
+    pq.write_table(_keep(anchor, cols), data / "safe_anchor.parquet")
+    pq.write_table(_keep(load("harmful-reference")[0], cols), data / "harmful_reference.parquet")
     kinds = np.array(anchor.column("kind").to_pylist())
     half = args.align_rows // 2
-    align = pa.concat_tables([_sample(anchor.filter(pa.array(kinds == k)), half, rng) for k in ("refusal", "benign")])
-    pq.write_table(_keep(align, cols), data / "align.parquet")
-    corpus = load_dataset_table("contaminated-sft", "all")
+    align = pa.concat_tables([_sample(_keep(anchor.filter(pa.array(kinds == k)), cols), half, rng)
+                              for k in ("refusal", "benign")])
+    pq.write_table(align, data / "align.parquet")
+    corpus = _keep(load("contaminated-sft")[0], cols)
     harmful = np.array(corpus.column("is_harmful").to_pylist(), dtype=bool)
     n_harm = int(round(args.harmful_fraction * args.ft_rows))
     ft = pa.concat_tables([_sample(corpus.filter(pa.array(~harmful)), args.ft_rows - n_harm, rng),
                            _sample(corpus.filter(pa.array(harmful)), n_harm, rng)])
-    pq.write_table(_keep(ft, cols), data / "ft.parquet")
-    pq.write_table(_keep(_sample(load_dataset_table("harmful-prompts", "heldout"), args.eval_harmful, rng), cols),
+    pq.write_table(ft, data / "ft.parquet")
+    pq.write_table(_keep(_sample(load("harmful-prompts", "heldout")[0], args.eval_harmful, rng), cols),
                    data / "eval_harmful.parquet")
-    benign = load_dataset_table("benign-qa", "heldout")
+    benign = load("benign-qa", "heldout")[0]
     picked = _sample(benign, args.eval_benign + args.nll_rows, rng)
     order = rng.permutation(picked.num_rows)
     pq.write_table(_keep(picked.take(order[: args.eval_benign]), cols), data / "eval_benign.parquet")
     pq.write_table(_keep(picked.take(order[args.eval_benign:]), cols), data / "nll.parquet")
+    (data / "source.json").write_text(json.dumps({"data_source": source, "align_rows": align.num_rows,
+                                                  "ft_rows": ft.num_rows, "ft_harmful_rows": n_harm}))
 
 
 def _sft(args, data: str, out: Path, model: str, steps: int, lr: float, weight_column: str | None) -> dict:
@@ -108,14 +113,16 @@ def _sft(args, data: str, out: Path, model: str, steps: int, lr: float, weight_c
 
 def stage_weights(args, data: Path) -> dict:
     target = data / "ft_weighted.parquet"
-    if target.exists():
-        return json.loads((data / "weights.json").read_text())
+    if target.exists() and (data / "weights.json").exists():
+        info = json.loads((data / "weights.json").read_text())
+        if all(info.get(m, {}).get("status") == "ok" for m in ("sot", "heuristic")):
+            return info  # otherwise retry the failed methods (their finished outputs are cached)
     ft = pq.read_table(data / "ft.parquet")
     harmful = np.array(ft.column("is_harmful").to_pylist(), dtype=bool)
     columns = {"w_uniform": np.ones(ft.num_rows), "w_oracle": (~harmful).astype(float)}
     info: dict = {}
-    columns["w_heuristic"], info["heuristic"] = heuristic_column(data / "ft.parquet", data)
-    columns["w_sot"], info["sot"] = sot_column(data / "ft.parquet", data, args.seed)
+    columns["w_heuristic"], info["heuristic"] = weight_column(data, "heuristic")
+    columns["w_sot"], info["sot"] = weight_column(data, "sot")
     for name, w in columns.items():
         if w is None:
             continue
@@ -168,7 +175,8 @@ def main(argv=None) -> None:
     timings["eval"] = time.perf_counter() - t
     from bench._sot_e2e_table import write_tables
 
-    write_tables(work, vars(args), summaries, weight_info, timings)
+    source = json.loads((data / "source.json").read_text())
+    write_tables(work, vars(args) | source, summaries, weight_info, timings)
 
 
 if __name__ == "__main__":
