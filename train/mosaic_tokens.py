@@ -51,8 +51,7 @@ class ControlTokens(nn.Module):
             start = torch.randn(m, h) * 0.02
         else:
             # start from real token embeddings (prompt-tuning practice): a sensible scale and direction
-            gen = torch.Generator().manual_seed(len(self.tokens))
-            start = init[torch.randint(0, init.shape[0], (m,), generator=gen)].detach().float().cpu().clone()
+            start = init[torch.randint(0, init.shape[0], (m,))].detach().float().cpu().clone()
         self.tokens[category] = nn.Parameter(start)
 
     def check_active(self, active: list[str] | tuple[str, ...]) -> None:
