@@ -74,7 +74,8 @@ def _evaluate(model, tokenizer, judge, sets, controls: dict, args) -> list[dict]
     results = []
     for active, pos, neg in sets:
         prompts = pos + neg
-        methods = {"base": dict(), "in-context": dict(system=_in_context(active))}
+        methods = {"base": dict()} if args.with_base else {}
+        methods["in-context"] = dict(system=_in_context(active))
         methods.update({name: dict(controller=load_controller(path, active=list(active))) for name, path in controls.items()})
         for name, kwargs in methods.items():
             answers = generate(model, tokenizer, prompts, max_new_tokens=args.new_tokens, batch_size=32,
@@ -131,6 +132,7 @@ def main() -> None:
     parser.add_argument("--n-utility", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument("--with-base", action="store_true", help="also evaluate the plain model (no control)")
     args = parser.parse_args()
 
     train_rows, heldout, args.categories, source = load_config_tables(args.config)
