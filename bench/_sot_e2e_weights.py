@@ -1,4 +1,10 @@
-"""Weight columns for the SOT end-to-end experiment, from `curate sot-weight` (SOT and the NN heuristic)."""
+"""Weight columns for the SOT end-to-end experiment, from `curate sot-weight` (SOT and the NN heuristic).
+
+While the embed package is absent, `curate sot-weight` cannot embed; the fallback then calls the SOT engineer's
+solver (`transport._solve.solve_weights`, same config defaults) on MiniLM "pair" features computed here the way
+transport/_features.py defines them (prompt and response embedded separately, concatenated, unit-normalised).
+results.json records which path produced the weights.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,33 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+
+
+def _pair_features(path: Path, cache: Path) -> np.ndarray:
+    if cache.exists():
+        return np.load(cache)
+    from curate.evaluation.judge import encode_texts
+
+    rows = pq.read_table(path).to_pylist()
+    prompts = encode_texts([r["prompt"] or "" for r in rows])
+    responses = encode_texts([r["response"] or "" for r in rows])
+    x = np.concatenate([prompts, responses], axis=1)
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    np.save(cache, x)
+    return x
+
+
+def _fallback(data: Path, method: str) -> np.ndarray:
+    import torch
+
+    from transport._config import SOTConfig
+    from transport._solve import solve_weights
+
+    x = _pair_features(data / "ft.parquet", data / "pair_ft.npy")
+    safe = _pair_features(data / "safe_anchor.parquet", data / "pair_safe.npy")
+    harm = _pair_features(data / "harmful_reference.parquet", data / "pair_harm.npy")
+    result, _ = solve_weights(x, safe, harm, SOTConfig(out=data / "unused.parquet", method=method), torch.device("cpu"))
+    return np.asarray(result.weights, dtype=np.float64)
 
 
 def weight_column(data: Path, method: str) -> tuple[np.ndarray | None, dict]:
@@ -22,8 +55,12 @@ def weight_column(data: Path, method: str) -> tuple[np.ndarray | None, dict]:
         done = subprocess.run(command, capture_output=True, text=True)
         info["stdout"] = done.stdout[-1500:]
         if done.returncode != 0:
-            return None, info | {"status": "failed or unavailable", "stderr": done.stderr[-2000:]}
+            info["cli_error"] = done.stderr[-600:]
+            try:
+                return _fallback(data, method), info | {"status": "ok", "path": "fallback: transport._solve.solve_weights"}
+            except Exception as err:  # recorded in results.json; the other methods still run
+                return None, info | {"status": f"failed: {err!r}"}
     weighted = pq.read_table(out)
     ids = pq.read_table(data / "ft.parquet").column("id").to_pylist()
     by_id = dict(zip(weighted.column("id").to_pylist(), weighted.column("sot_weight").to_pylist()))
-    return np.array([by_id[i] for i in ids], dtype=np.float64), info | {"status": "ok"}
+    return np.array([by_id[i] for i in ids], dtype=np.float64), info | {"status": "ok", "path": "curate sot-weight"}

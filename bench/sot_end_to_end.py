@@ -46,15 +46,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--align-lr", type=float, default=1e-4)
     p.add_argument("--ft-rows", type=int, default=240)
     p.add_argument("--harmful-fraction", type=float, default=0.25)
-    p.add_argument("--ft-steps", type=int, default=20)
-    p.add_argument("--ft-lr", type=float, default=1e-4)
+    p.add_argument("--ft-steps", type=int, default=12)
+    p.add_argument("--ft-lr", type=float, default=2e-4)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-length", type=int, default=96)
     p.add_argument("--train-last", type=int, default=8, help="decoder blocks trained (0 = all)")
-    p.add_argument("--eval-harmful", type=int, default=48)
-    p.add_argument("--eval-benign", type=int, default=24)
-    p.add_argument("--nll-rows", type=int, default=64)
-    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--eval-harmful", type=int, default=32)
+    p.add_argument("--eval-benign", type=int, default=16)
+    p.add_argument("--nll-rows", type=int, default=48)
+    p.add_argument("--max-new-tokens", type=int, default=24)
     p.add_argument("--methods", default=",".join(METHODS))
     return p.parse_args(argv)
 
@@ -170,7 +170,7 @@ def main(argv=None) -> None:
              args.ft_lr, f"w_{m}")
     timings["finetune"] = time.perf_counter() - t
     t = time.perf_counter()
-    models = {"base": args.model, "aligned": str(work / "aligned")} | {m: str(work / f"ft_{m}") for m in methods}
+    models = {"aligned": str(work / "aligned")} | {m: str(work / f"ft_{m}") for m in methods} | {"base": args.model}
     summaries = {name: _eval(args, path, work / "eval" / name, data) for name, path in models.items()}
     timings["eval"] = time.perf_counter() - t
     from bench._sot_e2e_table import write_tables
