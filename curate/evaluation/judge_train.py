@@ -87,6 +87,10 @@ def train_default_judge(retrain: bool = False) -> RefusalJudge:
     features = judge_features(prompts, responses)
     metrics = cross_validate(features, labels)
     judge = RefusalJudge.fit(features, labels)
-    judge.metrics = {"cross_validation": metrics, "trained_on": "registry:refusals", "version": JUDGE_VERSION}
+    import importlib.util
+
+    source = ("registry:refusals" if importlib.util.find_spec("curate.datasets")
+              else "pyrit refusal_scorer/refusal.csv + refusal_extra.csv (dataset registry not installed)")
+    judge.metrics = {"cross_validation": metrics, "trained_on": source, "version": JUDGE_VERSION}
     judge.save(path)
     return judge
