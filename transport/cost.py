@@ -16,10 +16,9 @@ def as_tensor(x, dtype: torch.dtype | None = None, device: torch.device | str | 
     return t.to(dtype=dtype or t.dtype, device=device or t.device)
 
 
-def check_finite_rows(x: torch.Tensor, ids: list[str] | None = None, name: str = "embeddings") -> torch.Tensor:
+def check_finite_rows(x: torch.Tensor) -> torch.Tensor:
     """Boolean mask [n] of rows that are finite and non-zero (a zero vector has no direction)."""
-    good = torch.isfinite(x).all(dim=1) & (x.abs().sum(dim=1) > 0)
-    return good
+    return torch.isfinite(x).all(dim=1) & (x.abs().sum(dim=1) > 0)
 
 
 def normalize_rows(x: torch.Tensor, name: str = "embeddings", ids: list[str] | None = None) -> torch.Tensor:

@@ -70,3 +70,15 @@ def test_compress_keeps_mass_and_is_seeded():
     assert np.array_equal(c1, c2) and np.array_equal(m1, m2)
     assert m1.sum() == pytest.approx(1.0) and np.allclose(np.linalg.norm(c1, axis=1), 1.0, atol=1e-5)
     assert compress_anchors(y, None, 600)[0] is y
+
+
+def test_normalize_rows_names_bad_rows_and_cost_checks_dims():
+    from curate.errors import InputError
+    from transport.cost import cosine_cost, normalize_rows
+
+    x = torch.tensor([[3.0, 4.0], [0.0, 0.0], [float("nan"), 1.0]])
+    with pytest.raises(InputError, match=r"2 row\(s\).*\['b', 'c'\].*--on-error skip"):
+        normalize_rows(x, ids=["a", "b", "c"])
+    assert torch.allclose(normalize_rows(x[:1]), torch.tensor([[0.6, 0.8]]))
+    with pytest.raises(InputError, match="dimension mismatch"):
+        cosine_cost(torch.ones(2, 3), torch.ones(2, 4))
