@@ -3,6 +3,7 @@ in this process (no pickling of the model, one shared copy), anything else is a 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from curate.errors import ConfigError, require
@@ -18,8 +19,12 @@ def connect(address: str) -> tuple[object, Callable[[], None]]:
     if address.startswith("local"):
         kind, count = address.split(":")
         threads = kind == "local-threads"
-        cluster = LocalCluster(n_workers=1 if threads else int(count), threads_per_worker=int(count) if threads else 1,
-                               processes=not threads, dashboard_address=None, silence_logs=40)
+        workers = 1 if threads else int(count)
+        # each worker process gets its share of the cores, so N torch thread pools do not fight over them
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=int(count) if threads else 1,
+                               processes=not threads, dashboard_address=None, silence_logs=40,
+                               **({} if threads else {"env": {"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share}}))
         client = Client(cluster)
 
         def close() -> None:

@@ -53,6 +53,8 @@ class Manifest:
                                  "use another --out, or --overwrite to replace them")
             manifest.clear()
         manifest.out.mkdir(parents=True, exist_ok=True)
+        for temp in manifest.out.glob(".part-*.tmp-*"):  # left by a killed run; never read
+            temp.unlink(missing_ok=True)
         return manifest
 
     def clear(self) -> None:

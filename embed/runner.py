@@ -94,18 +94,24 @@ def run_local(jobs: Iterable[ShardJob], builder, manifest: Manifest, config, rep
         report(failures)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-writer") as pool:
-        for job in jobs:
-            if manifest.completed(job.index):
-                bar.update(len(job.ids))
-                continue
-            encoder = encoder or builder()
-            manifest.begin(job.index, shard_name(job.index))
-            result = encode_job(encoder, job, config.on_error, progress=bar.update)
-            manifest.check_dim(int(result.vectors.shape[1]))
-            if pending is not None:
+        try:
+            for job in jobs:
+                if manifest.completed(job.index):
+                    bar.update(len(job.ids))
+                    continue
+                encoder = encoder or builder()
+                manifest.begin(job.index, shard_name(job.index))
+                result = encode_job(encoder, job, config.on_error, progress=bar.update)
+                manifest.check_dim(int(result.vectors.shape[1]))
+                if pending is not None:
+                    settle()
+                pending = pool.submit(lambda r=result, n=len(job.ids): (
+                    write_result(config.out, r, config.dtype, n), int(r.vectors.shape[1]), r.failures))
+        except BaseException:
+            # keep the shard already being written: a rerun then starts after it
+            if pending is not None and not pending.cancel() and pending.exception() is None:
                 settle()
-            pending = pool.submit(lambda r=result, n=len(job.ids): (write_result(config.out, r, config.dtype, n),
-                                                                     int(r.vectors.shape[1]), r.failures))
+            raise
         if pending is not None:
             settle()
 
