@@ -50,8 +50,8 @@ class EmbedConfig:
     """Column holding record ids (default: an `id` column if present, else a content hash of prompt and response)."""
     batch_size: int = 64
     """Records per forward pass."""
-    shard_size: int = 10_000
-    """Records per output shard (the unit of resumption and of Dask tasks)."""
+    shard_size: int | None = None
+    """Records per output shard, the unit of resumption and of Dask tasks (default 10000; 1000 with --pooling none)."""
     layer: int | None = None
     """lm encoder: index into hidden_states (0 = embeddings, L = last layer; negative counts back; default L // 2)."""
     pooling: Literal["mean", "last", "none"] = "mean"
@@ -92,6 +92,8 @@ class EmbedConfig:
             raise ConfigError(f"--model {self.model} and --clip-model {self.clip_model} disagree; give one of them")
         model = self.model or (self.clip_model if self.encoder == "clip" else None) or DEFAULT_MODELS[self.encoder]
         object.__setattr__(self, "model", model)
+        if self.shard_size is None:
+            object.__setattr__(self, "shard_size", 1_000 if self.pooling == "none" else 10_000)
         self._check_numbers()
         self._check_encoder_options()
         template_fields(self.template)

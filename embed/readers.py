@@ -113,6 +113,10 @@ def estimate_rows(source: Source) -> int | None:
     """Rows in a source without parsing it (JSONL: newline count), for the progress bar; None if unknown."""
     import pyarrow.parquet as pq
 
+    if source.kind == "registry":
+        from embed._formats import registry_table
+
+        return registry_table(source).num_rows
     if source.kind == "parquet":
         return pq.ParquetFile(source.path).metadata.num_rows
     if source.kind in ("jsonl", "csv"):
