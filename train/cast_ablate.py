@@ -12,9 +12,12 @@ __all__ = ["ablate_head"]
 
 
 @contextlib.contextmanager
-def ablate_head(model: nn.Module, layer: int, head: int) -> Iterator[None]:
-    """Within the block, head (layer, head) contributes nothing to the residual stream."""
-    attn = attention_layers(model)[layer]
+def ablate_head(model: nn.Module, layer: int, head: int, attention: nn.Module | None = None) -> Iterator[None]:
+    """Within the block, head (layer, head) contributes nothing to the residual stream.
+
+    `attention` is that layer's attention module when the caller already has it (layers may be swapped out).
+    """
+    attn = attention if attention is not None else attention_layers(model)[layer]
     cfg = model.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     lo, hi = head * head_dim, (head + 1) * head_dim

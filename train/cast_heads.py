@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from curate.errors import InputError
+
 __all__ = ["HeadSlice", "attention_layers", "head_slices"]
 
 
@@ -31,13 +33,13 @@ def attention_layers(model: nn.Module) -> list[nn.Module]:
     inner = getattr(model, "model", model)
     layers = getattr(inner, "layers", None)
     if layers is None:
-        raise ValueError("model has no `model.layers`: CAST needs a Llama-like decoder "
+        raise InputError("model has no `model.layers`: CAST needs a Llama-like decoder "
                          "(q_proj/k_proj/v_proj/o_proj attention)")
     attns = []
     for i, layer in enumerate(layers):
         attn = getattr(layer, "self_attn", None)
         if attn is None or not all(hasattr(attn, p) for p in ("q_proj", "k_proj", "v_proj", "o_proj")):
-            raise ValueError(f"layer {i} has no standard q_proj/k_proj/v_proj/o_proj attention projections; "
+            raise InputError(f"layer {i} has no standard q_proj/k_proj/v_proj/o_proj attention projections; "
                              "CAST supports Llama-like attention only")
         attns.append(attn)
     return attns
