@@ -37,6 +37,8 @@ class DiagnoseConfig:
     """Column with the answer whose tokens carry the loss."""
     batches: int = 4
     """Calibration batches per set; gradients (and ablation losses) are averaged over them."""
+    ablation_batches: int | None = None
+    """Utility batches used for ablation sensitivity (default: all --batches); ablation costs a forward per head and batch."""
     batch_size: int = 8
     """Rows per calibration batch."""
     max_length: int = 128
@@ -60,6 +62,8 @@ class DiagnoseConfig:
         for name in ("batches", "batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
+        if self.ablation_batches is not None and not 1 <= self.ablation_batches <= self.batches:
+            raise ConfigError(f"--ablation-batches {self.ablation_batches}: must be between 1 and --batches {self.batches}")
 
 
 def _default_safe():
@@ -117,7 +121,7 @@ def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict], con
     columns = head_conflicts(grad_safe, grad_util, slices)
     t = time.perf_counter()
     if config.sensitivity == "ablation":
-        sensitivity, _ = ablation_sensitivity(model, tokenizer, util_b, settings, slices)
+        sensitivity, _ = ablation_sensitivity(model, tokenizer, util_b[:config.ablation_batches], settings, slices)
     else:
         sensitivity = taylor_sensitivity(model, grad_util, slices)
     times["sensitivity_s"] = round(time.perf_counter() - t, 1)
