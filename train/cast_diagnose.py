@@ -109,8 +109,11 @@ def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict], con
     from train.cast_signals import (ablation_sensitivity, accumulate_gradients, head_conflicts, head_grid,
                                     loss_settings, taylor_sensitivity)
 
+    try:
+        slices = head_slices(model)
+    except InputError as err:
+        raise InputError(f"--model {config.model}: {err}") from err
     ensure_chat_template(tokenizer, config.template, config.model)
-    slices = head_slices(model)
     settings = loss_settings(config.max_length, config.system, config.prompt_field, config.response_field)
     safe_b, util_b = _batches(safe_rows, config.batch_size), _batches(util_rows, config.batch_size)
     times = {}
