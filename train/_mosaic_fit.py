@@ -12,6 +12,7 @@ from curate.errors import ConfigError, InputError
 from curate.evaluation.chat import tokenize_pairs
 from train._mosaic_data import MosaicRows, fill_base_responses
 from train._mosaic_loss import mosaic_batch_loss
+from train._mosaic_teacher import TeacherStates, teacher_states
 from train.mosaic_sampler import Task, cycle_batches, sample_tasks
 from train.mosaic_tokens import ControlTokens
 
@@ -41,15 +42,18 @@ def prepare_tokens(model, rows: MosaicRows, config) -> tuple[ControlTokens, set[
 
 
 def train_step(model, tokenizer, tokens: ControlTokens, batch: list[Task], rows: MosaicRows, config,
-               optimizer: torch.optim.Optimizer) -> dict:
-    """One Adam step on one batch of tasks (all of the same order)."""
+               optimizer: torch.optim.Optimizer, teacher: TeacherStates | None = None) -> dict:
+    """One Adam step on one batch of tasks (all of the same order); `teacher` = precomputed negative states."""
     device = next(model.parameters()).device
     responses = [config.refusal if t.positive else rows.responses[t.row] or "" for t in batch]
     ids, mask, labels = tokenize_pairs(tokenizer, [rows.prompts[t.row] for t in batch], responses, config.max_length)
     prefix = torch.stack([tokens.compose(t.active) for t in batch]).to(device)
     negative = torch.tensor([not t.positive for t in batch], device=device)
+    cached = None
+    if teacher is not None and negative.any():
+        cached = teacher.batch([t.row for t in batch if not t.positive])
     loss, stats = mosaic_batch_loss(model, prefix, ids.to(device), mask.to(device), labels.to(device), negative,
-                                    config.kl_weight)
+                                    config.kl_weight, teacher=cached)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -63,6 +67,10 @@ def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: Mos
     negatives = [t.row for order_tasks in tasks.values() for t in order_tasks if not t.positive]
     generated = fill_base_responses(rows, negatives, model, tokenizer, config.teacher_tokens, max(config.batch_size, 32))
     schedule = cycle_batches(tasks, config.batch_size, config.epochs, seed=config.seed)
+    teacher = None
+    if negatives:
+        teacher = teacher_states(model, tokenizer, rows.prompts, [r or "" for r in rows.responses], negatives,
+                                 config.max_length, max(config.batch_size, 16))
     params = [p for c, p in tokens.tokens.items() if c in new]
     for p in params:
         p.requires_grad_(True)
@@ -70,7 +78,7 @@ def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: Mos
     trace: dict[int, list[float]] = defaultdict(list)
     progress = tqdm(schedule, desc="mosaic", unit="batch")
     for batch in progress:
-        stats = train_step(model, tokenizer, tokens, batch, rows, config, optimizer)
+        stats = train_step(model, tokenizer, tokens, batch, rows, config, optimizer, teacher)
         trace[len(batch[0].active)].append(stats["loss"])
         progress.set_postfix(loss=f"{stats['loss']:.3f}", kl=f"{stats['kl']:.3f}")
     return {

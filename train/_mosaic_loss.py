@@ -2,7 +2,8 @@
 
 Positives: L_CE of the refusal given [z_S; x]. Negatives: L_LM of the response given [z_S; x]
 + lambda * KL(p_base(.|x) || p_ctrl(.|z_S, x)), averaged over the scored positions (those that predict a response
-token). The teacher p_base is the same frozen model run on x without tokens, under no_grad, on the same batch.
+token). The teacher p_base is the same frozen model run on x without tokens, under no_grad, on the same batch
+rows; its hidden states can be passed in precomputed (they do not change while the tokens train).
 Only the positions that are scored go through the LM head, which keeps the [B, T, V] logits out of memory.
 """
 
@@ -40,8 +41,13 @@ def per_row_mean(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch
 
 
 def mosaic_batch_loss(model, prefix: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      labels: torch.Tensor, negative: torch.Tensor, kl_weight: float) -> tuple[torch.Tensor, dict]:
-    """Scalar loss for a batch and its parts. prefix [B, k, H]; ids/mask/labels [B, T]; negative [B] bool."""
+                      labels: torch.Tensor, negative: torch.Tensor, kl_weight: float,
+                      teacher: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
+    """Scalar loss for a batch and its parts. prefix [B, k, H]; ids/mask/labels [B, T]; negative [B] bool.
+
+    `teacher`: the negatives' precomputed (hidden [N, H], index [N] into the negative rows), as `scored_hidden`
+    returns them for `embeds[negative]`; None runs the frozen model without tokens here.
+    """
     head = model.get_output_embeddings()
     embeds = model.get_input_embeddings()(input_ids)
     s_embeds, s_mask, s_labels = insert_prefix(prefix, embeds, attention_mask, labels)
@@ -51,7 +57,10 @@ def mosaic_batch_loss(model, prefix: torch.Tensor, input_ids: torch.Tensor, atte
     kl = ce.new_zeros(len(input_ids))
     if negative.any():
         with torch.no_grad():
-            t_hidden, _, t_rows = scored_hidden(model, embeds[negative], attention_mask[negative], labels[negative])
+            if teacher is None:
+                t_hidden, _, t_rows = scored_hidden(model, embeds[negative], attention_mask[negative], labels[negative])
+            else:
+                t_hidden, t_rows = teacher
             teacher_logits = head(t_hidden)
         # the same tokens are scored in the same order with and without the prefix, so the entries line up
         on_negative = negative[rows]

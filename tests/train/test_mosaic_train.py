@@ -77,6 +77,30 @@ def test_kl_is_zero_without_tokens_and_matches_reference(tiny_llama, char_tokeni
     torch.testing.assert_close(token_kl(t, s), reference)
 
 
+def test_precomputed_teacher_gives_the_same_loss_and_gradient(tiny_llama, char_tokenizer):
+    from train._mosaic_teacher import teacher_states
+
+    tiny_llama.requires_grad_(False)
+    prompts, answers = ["hi", "yo there", "cook rice now", "ok"], ["no", "sure thing", "rice is cooked", "fine then"]
+    # precomputed in batches of 3 (other widths and padding than the training batch), rows out of order
+    cache = teacher_states(tiny_llama, char_tokenizer, prompts, answers, [3, 1, 2], 48, batch_size=3)
+    batch = [0, 2, 1, 3]
+    negative = torch.tensor([False, True, True, True])
+    ids, mask, labels = tokenize_pairs(char_tokenizer, [prompts[r] for r in batch], [answers[r] for r in batch], 48)
+    results = []
+    for teacher in (None, cache.batch([2, 1, 3])):
+        tokens = ControlTokens(["a"], 3, 32)
+        torch.nn.init.normal_(tokens.tokens["a"], generator=torch.Generator().manual_seed(1))
+        prefix = tokens.compose(["a"]).unsqueeze(0).expand(4, -1, -1)
+        loss, stats = mosaic_batch_loss(tiny_llama, prefix, ids, mask, labels, negative, 1.0, teacher=teacher)
+        loss.backward()
+        results.append((loss.detach(), stats["kl"], tokens.tokens["a"].grad))
+    assert results[0][1] > 1e-6  # the tokens move the student, so the KL term is live
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-7)
+    assert results[1][1] == pytest.approx(results[0][1], rel=1e-3)
+    torch.testing.assert_close(results[0][2], results[1][2], rtol=1e-4, atol=1e-6)
+
+
 def test_incremental_expansion_trains_only_the_new_category(setup):
     first = _config(setup, "first", categories="food,animal")
     run(first)
@@ -114,6 +138,8 @@ def test_bad_input(setup):
         run(_config(setup, "x", categories="food,zzz"))
     with pytest.raises(ConfigError, match="--lambda -1"):
         _config(setup, "x", kl_weight=-1.0)
+    with pytest.raises(ConfigError, match="--threads -2"):
+        _config(setup, "x", threads=-2)
     config = _config(setup, "done", categories="food")
     run(config)
     with pytest.raises(ConfigError, match="already holds trained controls"):

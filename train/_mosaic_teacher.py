@@ -1,0 +1,47 @@
+"""The MOSAIC teacher, computed once: the frozen model's final hidden states on each negative row without tokens.
+
+The teacher p_base(.|x) depends on the prompt, the response and the backbone only, none of which change while the
+tokens train, so its forward pass is run once per distinct negative row instead of once per step. The states are
+kept at the scored positions only ([n_i, H] per row); the LM head is applied per step, so the KL is the same one.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from curate.evaluation.chat import tokenize_pairs
+from train._mosaic_loss import scored_hidden
+
+__all__ = ["TeacherStates", "teacher_states"]
+
+
+class TeacherStates:
+    """Row index -> teacher hidden states [n_i, H] at the positions that predict the row's response tokens."""
+
+    def __init__(self, states: dict[int, torch.Tensor]) -> None:
+        self.states = states
+
+    def batch(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden [N, H], index [N] into `rows`) in the order `scored_hidden` yields them for these rows."""
+        parts = [self.states[r] for r in rows]
+        index = torch.cat([torch.full((len(p),), i, dtype=torch.long) for i, p in enumerate(parts)])
+        return torch.cat(parts), index.to(parts[0].device)
+
+
+@torch.no_grad()
+def teacher_states(model, tokenizer, prompts: list[str], responses: list[str], rows: list[int], max_length: int,
+                   batch_size: int) -> TeacherStates:
+    """Teacher states for `rows` (distinct table rows); tokenised exactly as the training step tokenises them."""
+    device = next(model.parameters()).device
+    rows = sorted(set(rows))
+    states: dict[int, torch.Tensor] = {}
+    for start in tqdm(range(0, len(rows), batch_size), desc="mosaic teacher", unit="batch", leave=False):
+        chunk = rows[start:start + batch_size]
+        ids, mask, labels = tokenize_pairs(tokenizer, [prompts[r] for r in chunk], [responses[r] for r in chunk],
+                                           max_length)
+        embeds = model.get_input_embeddings()(ids.to(device))
+        hidden, _, index = scored_hidden(model, embeds, mask.to(device), labels.to(device))
+        for i, row in enumerate(chunk):
+            states[row] = hidden[index == i].clone()
+    return TeacherStates(states)
