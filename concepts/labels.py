@@ -1,0 +1,89 @@
+"""Concept labels: desirable / undesirable / neutral from a seed lexicon of harm categories plus MiniLM
+similarity to the registry's real harmful prompts (contrasted with benign prompts); a user file overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from curate.errors import InputError
+
+__all__ = ["HARM_LEXICON", "DESIRABLE_LEXICON", "LabelScores", "score_concepts", "assign_labels", "read_label_file"]
+
+# Harm categories (Do-Not-Answer / AdvBench areas) as short descriptions: what MiniLM compares concepts with.
+HARM_LEXICON = {
+    "violence": ["violence", "murder", "assault", "killing a person", "torture", "massacre", "stabbing"],
+    "weapons": ["weapon", "firearm", "gun", "explosive", "bomb", "ammunition", "grenade", "poison"],
+    "drugs": ["illegal drug", "narcotic", "cocaine", "heroin", "methamphetamine", "drug trafficking"],
+    "crime": ["crime", "theft", "robbery", "fraud", "scam", "burglary", "money laundering", "kidnapping",
+              "smuggling", "extortion", "counterfeiting"],
+    "cyber": ["hacking", "malware", "computer virus", "phishing", "identity theft", "ransomware"],
+    "hate": ["hate speech", "racism", "racial slur", "discrimination", "bigotry", "genocide", "harassment"],
+    "self_harm": ["suicide", "self-harm", "overdose", "eating disorder"],
+    "sexual": ["pornography", "sexual abuse", "rape", "prostitution", "child abuse"],
+    "terror": ["terrorism", "terrorist attack", "extremism", "hostage"],
+    "deception": ["misinformation", "propaganda", "lie", "deception", "cheating", "blackmail"],
+}
+DESIRABLE_LEXICON = ["safety", "protection", "help", "kindness", "honesty", "respect", "consent", "privacy",
+                     "health care", "education", "law", "ethics", "compassion", "cooperation", "refusal",
+                     "caution", "security", "rescue", "medicine", "peace", "charity", "fairness"]
+
+
+class LabelScores(dict):
+    """{harm_lexicon [K], harm_category [K], desirable_lexicon [K], harm_data [K]} per concept."""
+
+
+def _top_mean(sim: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, sim.shape[1])
+    return np.sort(sim, axis=1)[:, -k:].mean(1)
+
+
+def score_concepts(concept_vectors: np.ndarray, embed_texts, harmful: list[str], benign: list[str],
+                   k: int = 10) -> LabelScores:
+    """Scores of unit concept embeddings [K, d]; `embed_texts(list[str]) -> [n, d]` unit rows (MiniLM)."""
+    categories = [c for c, words in HARM_LEXICON.items() for _ in words]
+    harm = embed_texts([w for words in HARM_LEXICON.values() for w in words])
+    good = embed_texts(DESIRABLE_LEXICON)
+    sim_harm = concept_vectors @ harm.T
+    scores = LabelScores(harm_lexicon=sim_harm.max(1), harm_category=np.array(categories)[sim_harm.argmax(1)],
+                         desirable_lexicon=(concept_vectors @ good.T).max(1))
+    if harmful and benign:
+        scores["harm_data"] = (_top_mean(concept_vectors @ embed_texts(harmful).T, k)
+                               - _top_mean(concept_vectors @ embed_texts(benign).T, k))
+    else:
+        scores["harm_data"] = np.zeros(len(concept_vectors))
+    return scores
+
+
+def assign_labels(scores: LabelScores, lexicon_threshold: float = 0.6, data_threshold: float = 0.12,
+                  desirable_threshold: float = 0.6) -> np.ndarray:
+    """undesirable: close to a harm-lexicon term, or much closer to harmful than to benign prompts (and close
+    to the lexicon at all: `harm_lexicon` ≥ threshold − 0.15); desirable: close to a desirable term and not
+    undesirable; neutral otherwise."""
+    harm = scores["harm_lexicon"]
+    undesirable = (harm >= lexicon_threshold) | ((scores["harm_data"] >= data_threshold)
+                                                & (harm >= lexicon_threshold - 0.15))
+    desirable = ~undesirable & (scores["desirable_lexicon"] >= desirable_threshold)
+    return np.where(undesirable, "undesirable", np.where(desirable, "desirable", "neutral"))
+
+
+def read_label_file(path: str | Path) -> dict[str, str]:
+    """{concept name or concept_id: label} from a CSV/JSONL/Parquet with `label` and `name` or `concept_id`."""
+    import polars as pl
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--labels {path}: file not found")
+    reader = {".csv": pl.read_csv, ".parquet": pl.read_parquet, ".jsonl": pl.read_ndjson}.get(path.suffix.lower())
+    if reader is None:
+        raise InputError(f"--labels {path}: use .csv, .jsonl or .parquet with columns name (or concept_id), label")
+    frame = reader(path)
+    key = "concept_id" if "concept_id" in frame.columns else "name" if "name" in frame.columns else None
+    if key is None or "label" not in frame.columns:
+        raise InputError(f"--labels {path}: needs a `label` column and `name` or `concept_id` "
+                         f"(columns: {', '.join(frame.columns)})")
+    bad = sorted(set(frame["label"].to_list()) - {"desirable", "undesirable", "neutral"})
+    if bad:
+        raise InputError(f"--labels {path}: labels {bad} are not desirable / undesirable / neutral")
+    return dict(zip(frame[key].cast(pl.Utf8).to_list(), frame["label"].to_list()))
