@@ -82,11 +82,11 @@ def load_sae_controller(path: str | Path, gamma: float = 0.0, device: str | torc
     if options:
         raise ConfigError(f"SAE steering options {sorted(options)} are unknown; it takes gamma and device")
     path = Path(path)
+    sae = load_sae(path, device or "cpu")
     annotations = path / "annotations.parquet"
     if not annotations.is_file():
         raise InputError(f"{annotations} not found: SAE steering needs annotated atoms; train with "
                          "`curate train sae ... --dictionary DIR` so the atoms are labelled")
-    sae = load_sae(path, device or "cpu")
     table = pl.read_parquet(annotations).sort("atom")
     if table.height != sae.width:
         raise InputError(f"{annotations} labels {table.height} atoms but the SAE has {sae.width}; retrain or re-annotate")
