@@ -26,7 +26,8 @@ def _subset(name: str, split: str, limit: int | None, seed: int):
     return table
 
 
-def write_inputs(work: Path, benign_train: int, benign_heldout: int, harmful_heldout: int, seed: int = 0) -> dict:
+def write_inputs(work: Path, benign_train: int, dialogues: int, benign_heldout: int, harmful_heldout: int,
+                 seed: int = 0) -> dict:
     """Parquet inputs for the train and held-out activation folders."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -34,7 +35,7 @@ def write_inputs(work: Path, benign_train: int, benign_heldout: int, harmful_hel
     work.mkdir(parents=True, exist_ok=True)
     parts = {
         "train": [_subset("benign-qa", "train", benign_train, seed), _subset("harmful-prompts", "train", None, seed),
-                  _subset("harmful-dialogues", "train", None, seed)],
+                  _subset("harmful-dialogues", "train", dialogues, seed)],
         "heldout": [_subset("benign-qa", "heldout", benign_heldout, seed),
                     _subset("harmful-prompts", "heldout", harmful_heldout, seed)],
     }
@@ -57,9 +58,9 @@ def embed(records: Path, out: Path, layer: int, max_length: int) -> Path:
     return out
 
 
-def build_activations(work: Path, layer: int = 15, benign_train: int = 1500, benign_heldout: int = 200,
-                      harmful_heldout: int = 150, max_length: int = 128) -> tuple[Path, Path]:
-    paths = write_inputs(work, benign_train, benign_heldout, harmful_heldout)
+def build_activations(work: Path, layer: int = 15, benign_train: int = 800, dialogues: int = 200,
+                      benign_heldout: int = 200, harmful_heldout: int = 150, max_length: int = 128) -> tuple[Path, Path]:
+    paths = write_inputs(work, benign_train, dialogues, benign_heldout, harmful_heldout)
     held = embed(paths["heldout"], work / f"acts-heldout-l{layer}", layer, max_length)
     train = embed(paths["train"], work / f"acts-train-l{layer}", layer, max_length)
     return train, held

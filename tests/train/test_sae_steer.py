@@ -109,3 +109,18 @@ def test_loader_errors(tmp_path):
         load_sae_controller(tmp_path, alpha=2)
     with pytest.raises(InputError, match="sae.safetensors not found"):
         load_sae_controller(tmp_path / "missing")
+
+
+def test_sinks_are_left_alone_and_steering_json_gives_defaults(tmp_path):
+    import json
+
+    _save(tmp_path, ["undesirable"] * 64)
+    (tmp_path / "steering.json").write_text(json.dumps({"gamma": 0.25, "sink_factor": 5.0}))
+    controller = load_sae_controller(tmp_path)
+    assert controller.gamma == 0.25 and controller.sink_factor == 5.0
+    assert load_sae_controller(tmp_path, gamma=1.0).gamma == 1.0
+    hidden = torch.randn(1, 6, 32)
+    hidden[0, 0] *= 100.0  # an attention-sink-like outlier
+    steered = controller.steer(hidden)
+    assert torch.equal(steered[0, 0], hidden[0, 0])
+    assert not torch.allclose(steered[0, 1:], hidden[0, 1:])
