@@ -1,0 +1,142 @@
+"""SAE benchmark on real SmolLM2-135M-Instruct activations (DACO, SAE part).
+
+    .venv/bin/python bench/sae.py --work runs/sae            # every stage; finished stages are skipped
+
+1. data     per-token layer-15 activations of registry records (bench/_sae_data.py, `curate embed`)
+2. dict     a concept dictionary at layer 15 (`curate build-dictionary`, concept list bench/_sae_concepts.txt)
+3. init     `curate train sae` with --init dictionary vs --init random, equal steps, k and width: held-out FVU
+4. peer     tokens/s of our trainer vs EleutherAI sparsify on the same cached batches (bench/_sae_peer.py)
+5. steer    `curate eval` without steering, with SAE steering and with the dictionary's sparse-coding
+            steering: harmful compliance and benign NLL on held-out prompts
+Results go to WORK/sae_bench.json; bench/results/sae.md quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._sae_data import build_activations  # noqa: E402
+
+CURATE = str(Path(sys.executable).with_name("curate"))
+
+
+def _sh(command: list[str]) -> None:
+    print("$ " + " ".join(command), flush=True)
+    subprocess.run(command, check=True)
+
+
+def build_dictionary(work: Path, layer: int) -> Path:
+    out = work / f"dict-l{layer}"
+    if not (out / "manifest.json").exists():
+        _sh([CURATE, "build-dictionary", "--out", str(out), "--concepts", "bench/_sae_concepts.txt", "--layers",
+             str(layer), "--pool-limit", "20000", "--background", "512", "--positives", "8", "--negatives", "8",
+             "--seed", "0"])
+    return out
+
+
+def train(work: Path, name: str, acts: Path, held: Path, dictionary: Path, args, init: str) -> dict:
+    out = work / name
+    if not (out / "metrics.json").exists():
+        _sh([CURATE, "train", "sae", "--activations", str(acts), "--dictionary", str(dictionary), "--init", init,
+             "--k", str(args.k), "--expansion", str(args.expansion), "--steps", str(args.steps), "--batch-size",
+             str(args.batch_size), "--eval-activations", str(held), "--eval-tokens", "20000", "--eta", str(args.eta),
+             "--seed", "0", "--out", str(out)])
+    return json.loads((out / "metrics.json").read_text())
+
+
+def compare_inits(work: Path, acts: Path, held: Path, dictionary: Path, args) -> dict:
+    runs = {init: train(work, f"sae-{init}", acts, held, dictionary, args, init) for init in ("dictionary", "random")}
+    table = {init: {**m["held_out"], "train_fvu": m["final"]["fvu"], "dead_pct": m["final"]["dead_pct"],
+                    "seconds": m["seconds"], "atoms_by_label": m.get("atoms_by_label")} for init, m in runs.items()}
+    fve = {init: 1 - row["fvu"] for init, row in table.items()}
+    table["fve_gain_points"] = 100 * (fve["dictionary"] - fve["random"])
+    table["fve_gain_relative_pct"] = 100 * (fve["dictionary"] / fve["random"] - 1)
+    return table
+
+
+def compare_peer(acts: Path, held: Path, args) -> dict:
+    import torch
+
+    from bench._sae_peer import compare_throughput
+    from train.sae import default_lr
+    from train.sae_data import open_activations
+    from train.sae_fit import FitOptions
+
+    torch.set_num_threads(args.threads)
+    source = open_activations(acts, skip_first_token=True)
+    held_rows = open_activations(held, skip_first_token=True).sample(20000)
+    width = args.expansion * source.dim
+    opts = FitOptions(batch_size=args.batch_size, lr=default_lr(width), warmup_steps=50, seed=0, progress=False)
+    result = compare_throughput(source, held_rows, opts, width, args.k, args.peer_steps,
+                                {"sparsify": False, "sparsify+fused-adam": True})
+    return {**result, "threads": args.threads, "steps": args.peer_steps, "batch_size": args.batch_size,
+            "width": width, "k": args.k}
+
+
+def evaluate_steering(work: Path, sae_dir: Path, dictionary: Path, args) -> dict:
+    """`curate eval` three ways on the same held-out prompts."""
+    common = ["--prompts", "registry:harmful-prompts:heldout", "--nll-data", "registry:benign-qa:heldout",
+              "--limit", str(args.eval_limit), "--max-new-tokens", str(args.max_new_tokens), "--batch-size", "16"]
+    variants = {"no steering": [], f"SAE steering (gamma {args.gamma})": ["--steer", str(sae_dir)],
+                "sparse-coding steering (dictionary)": ["--steer", str(dictionary)]}
+    (sae_dir / "steering.json").write_text(json.dumps({"gamma": args.gamma}) + "\n")
+    results = {}
+    for index, (name, extra) in enumerate(variants.items()):
+        out = work / f"eval-{index}"
+        if not (out / "summary.json").exists():
+            _sh([CURATE, "eval", *common, *extra, "--out", str(out), "--overwrite"])
+        summary = json.loads((out / "summary.json").read_text())
+        results[name] = {"harmful_refused": summary["harmful"]["overall"]["rate"] if "overall" in summary["harmful"]
+                         else summary["harmful"].get("rate"), "nll": summary["nll"], "summary": str(out / "summary.json")}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path("runs/sae"))
+    parser.add_argument("--layer", type=int, default=15)
+    parser.add_argument("--k", type=int, default=32)
+    parser.add_argument("--expansion", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--eta", type=float, default=0.3)
+    parser.add_argument("--peer-steps", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-limit", type=int, default=100)
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--gamma", type=float, default=0.0)
+    parser.add_argument("--stages", default="data,dict,init,peer,steer")
+    args = parser.parse_args()
+    stages = set(args.stages.split(","))
+    work = args.work
+    results_path = work / "sae_bench.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    started = time.perf_counter()
+    acts, held = build_activations(work, args.layer) if "data" in stages else (
+        work / f"acts-train-l{args.layer}", work / f"acts-heldout-l{args.layer}")
+    dictionary = build_dictionary(work, args.layer)
+    if "init" in stages:
+        results["init"] = compare_inits(work, acts, held, dictionary, args)
+        print(json.dumps(results["init"], indent=2), flush=True)
+    if "peer" in stages:
+        results["peer"] = compare_peer(acts, held, args)
+        print(json.dumps(results["peer"], indent=2), flush=True)
+    if "steer" in stages:
+        results["steer"] = evaluate_steering(work, work / "sae-dictionary", dictionary, args)
+        print(json.dumps(results["steer"], indent=2), flush=True)
+    results["settings"] = vars(args) | {"work": str(work)}
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"wrote {results_path}")
+
+
+if __name__ == "__main__":
+    main()
