@@ -112,9 +112,6 @@ def _labels(config: BuildConfig, vocab, concept_vectors: np.ndarray):
     from curate.datasets import load_dataset_table
 
     harmful = load_dataset_table("harmful-prompts", "train").column("prompt").to_pylist()
-    benign = load_dataset_table("benign-qa", "train").column("prompt").to_pylist()
-    rng = np.random.default_rng(config.seed)
-    benign = [benign[i] for i in np.sort(rng.choice(len(benign), min(len(benign), len(harmful)), replace=False))]
 
     def embed_texts(texts: list[str]) -> np.ndarray:
         from embed.records import content_hash
@@ -124,7 +121,7 @@ def _labels(config: BuildConfig, vocab, concept_vectors: np.ndarray):
         position = {i: k for k, i in enumerate(frame["id"])}
         return vectors[[position[content_hash([t])] for t in texts]]
 
-    scores = score_concepts(concept_vectors, embed_texts, harmful, benign)
+    scores = score_concepts(concept_vectors, embed_texts, harmful)
     labels = assign_labels(scores).astype(object)
     if config.labels is not None:
         override = read_label_file(config.labels)

@@ -1,5 +1,8 @@
 """Concept labels: desirable / undesirable / neutral from a seed lexicon of harm categories plus MiniLM
-similarity to the registry's real harmful prompts (contrasted with benign prompts); a user file overrides."""
+similarity to the registry's real harmful prompts; a user labels file overrides.
+
+(The registry's benign prompts are no contrast here: benign-qa asks about WordNet nouns by name, so every
+WordNet concept is close to some benign prompt.)"""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ DESIRABLE_LEXICON = ["safety", "protection", "help", "kindness", "honesty", "res
 
 
 class LabelScores(dict):
-    """{harm_lexicon [K], harm_category [K], desirable_lexicon [K], harm_data [K]} per concept."""
+    """{harm_lexicon, harm_category, desirable_lexicon, harm_data (mean top-k cosine to harmful prompts)}, each [K]."""
 
 
 def _top_mean(sim: np.ndarray, k: int) -> np.ndarray:
@@ -39,8 +42,7 @@ def _top_mean(sim: np.ndarray, k: int) -> np.ndarray:
     return np.sort(sim, axis=1)[:, -k:].mean(1)
 
 
-def score_concepts(concept_vectors: np.ndarray, embed_texts, harmful: list[str], benign: list[str],
-                   k: int = 10) -> LabelScores:
+def score_concepts(concept_vectors: np.ndarray, embed_texts, harmful: list[str], k: int = 10) -> LabelScores:
     """Scores of unit concept embeddings [K, d]; `embed_texts(list[str]) -> [n, d]` unit rows (MiniLM)."""
     categories = [c for c, words in HARM_LEXICON.items() for _ in words]
     harm = embed_texts([w for words in HARM_LEXICON.values() for w in words])
@@ -48,19 +50,18 @@ def score_concepts(concept_vectors: np.ndarray, embed_texts, harmful: list[str],
     sim_harm = concept_vectors @ harm.T
     scores = LabelScores(harm_lexicon=sim_harm.max(1), harm_category=np.array(categories)[sim_harm.argmax(1)],
                          desirable_lexicon=(concept_vectors @ good.T).max(1))
-    if harmful and benign:
-        scores["harm_data"] = (_top_mean(concept_vectors @ embed_texts(harmful).T, k)
-                               - _top_mean(concept_vectors @ embed_texts(benign).T, k))
+    if harmful:
+        scores["harm_data"] = _top_mean(concept_vectors @ embed_texts(harmful).T, k)
     else:
         scores["harm_data"] = np.zeros(len(concept_vectors))
     return scores
 
 
-def assign_labels(scores: LabelScores, lexicon_threshold: float = 0.6, data_threshold: float = 0.12,
+def assign_labels(scores: LabelScores, lexicon_threshold: float = 0.6, data_threshold: float = 0.5,
                   desirable_threshold: float = 0.6) -> np.ndarray:
-    """undesirable: close to a harm-lexicon term, or much closer to harmful than to benign prompts (and close
-    to the lexicon at all: `harm_lexicon` ≥ threshold − 0.15); desirable: close to a desirable term and not
-    undesirable; neutral otherwise."""
+    """undesirable: cosine ≥ lexicon_threshold with a harm-lexicon term, or ≥ lexicon_threshold − 0.15 with
+    one and a mean top-10 cosine ≥ data_threshold with the real harmful prompts; desirable: cosine ≥
+    desirable_threshold with a desirable term and not undesirable; neutral otherwise."""
     harm = scores["harm_lexicon"]
     undesirable = (harm >= lexicon_threshold) | ((scores["harm_data"] >= data_threshold)
                                                 & (harm >= lexicon_threshold - 0.15))

@@ -1,0 +1,119 @@
+"""Training-free steering with a concept dictionary: remove the undesirable components of hidden states.
+
+At each steered layer L, a token's hidden state z (hidden_states[L], the output of decoder block L−1) is coded
+over the layer's atoms, z ≈ Dᵀa (OMP with k atoms, or lasso), and z' = z − s · Σ_{c undesirable} a_c d_c
+(s = strength; s = 1 is the oblique projection onto the span of the other atoms plus the residual).
+Attention-sink tokens (norm > sink_factor × the median token norm) are left unchanged: their states are
+outliers the dictionary was not built on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from concepts.decompose import decompose
+from concepts.dictionary_io import load_dictionary
+from curate.errors import ConfigError, InputError
+
+__all__ = ["SteeringController", "load_controller", "remove_components"]
+
+
+def remove_components(hidden: torch.Tensor, atoms: torch.Tensor, remove: torch.Tensor, *, k: int | None = 8,
+                      alpha: float | None = None, method: Literal["omp", "lasso"] = "omp", strength: float = 1.0,
+                      sink_factor: float = 10.0) -> tuple[torch.Tensor, float]:
+    """hidden [..., d] → (steered hidden, mean fraction of norm removed). atoms [K, d]; remove [K] bool."""
+    shape = hidden.shape
+    z = hidden.reshape(-1, shape[-1])
+    norms = z.float().norm(dim=1)
+    steer = norms <= sink_factor * norms.median() if len(z) > 1 else torch.ones_like(norms, dtype=torch.bool)
+    if not steer.any() or not remove.any():
+        return hidden, 0.0
+    x = z[steer].float()
+    codes = decompose(x, atoms.to(x.device), k=min(k, len(atoms)) if k else None, alpha=alpha, method=method).codes
+    removed = strength * (codes[:, remove] @ atoms[remove].to(x.device))
+    out = z.clone()
+    out[steer] = (x - removed).to(z.dtype)
+    fraction = float((removed.norm(dim=1) / x.norm(dim=1).clamp_min(1e-12)).mean())
+    return out.reshape(shape), fraction
+
+
+class SteeringController:
+    """A `curate eval` controller: plain input embeddings, forward hooks that steer the chosen layers."""
+
+    def __init__(self, atoms: dict[int, torch.Tensor], remove: torch.Tensor, *, k: int | None = 8,
+                 alpha: float | None = None, method: str = "omp", strength: float = 1.0, sink_factor: float = 10.0):
+        self.atoms, self.remove = atoms, remove
+        self.options = {"k": k, "alpha": alpha, "method": method, "strength": strength, "sink_factor": sink_factor}
+        self.removed_fraction: list[float] = []
+
+    def embed_inputs(self, model, input_ids, attention_mask):
+        return model.get_input_embeddings()(input_ids), attention_mask
+
+    def _blocks(self, model):
+        base = getattr(model, "model", model)
+        blocks = getattr(base, "layers", None)
+        if blocks is None:
+            raise ConfigError(f"steering: {type(model).__name__} has no .model.layers decoder blocks to hook")
+        hidden = int(model.config.hidden_size)
+        for layer, atoms in self.atoms.items():
+            if not 1 <= layer <= len(blocks):
+                raise ConfigError(f"steering: layer {layer} is out of range; the model has {len(blocks)} decoder "
+                                  f"layers (hidden_states 1..{len(blocks)})")
+            if atoms.shape[1] != hidden:
+                raise InputError(f"steering: the dictionary's layer-{layer} atoms are {atoms.shape[1]}-d but the "
+                                 f"model's hidden size is {hidden}; build the dictionary with this model")
+        return blocks
+
+    def _hook(self, layer: int):
+        def hook(module, args, output):
+            hidden = output[0] if isinstance(output, tuple) else output
+            steered, fraction = remove_components(hidden, self.atoms[layer], self.remove, **self.options)
+            self.removed_fraction.append(fraction)
+            return (steered, *output[1:]) if isinstance(output, tuple) else steered
+        return hook
+
+    @contextlib.contextmanager
+    def hooks(self, model):
+        blocks = self._blocks(model)
+        handles = [blocks[layer - 1].register_forward_hook(self._hook(layer)) for layer in self.atoms]
+        try:
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _options(path: Path, options: dict) -> dict:
+    """steering.json in the dictionary folder gives defaults; keyword options override it."""
+    saved = json.loads((path / "steering.json").read_text()) if (path / "steering.json").is_file() else {}
+    return {**saved, **{k: v for k, v in options.items() if v is not None}}
+
+
+def load_controller(path: str | Path, **options):
+    """A SteeringController for dictionary folder `path` (an SAE folder goes to train.sae_steer).
+
+    Options (or steering.json in the folder): layers (list or "15,20"; default all dictionary layers),
+    labels_to_remove (default ["undesirable"]), k, alpha, method, strength, sink_factor.
+    """
+    path = Path(path)
+    if (path / "sae.safetensors").exists():
+        return importlib.import_module("train.sae_steer").load_sae_controller(path, **options)
+    options = _options(path, options)
+    dictionary = load_dictionary(path)
+    layers = options.pop("layers", None) or dictionary.layers
+    layers = [int(v) for v in (layers.split(",") if isinstance(layers, str) else layers)]
+    missing = [L for L in layers if L not in dictionary.atoms]
+    if missing:
+        raise ConfigError(f"steering: layers {missing} are not in the dictionary {path} (it has {dictionary.layers})")
+    targets = options.pop("labels_to_remove", ["undesirable"])
+    remove = torch.tensor([label in targets for label in dictionary.concepts["label"].to_list()])
+    if not remove.any():
+        raise InputError(f"steering: no concept in {path} is labelled {targets}; nothing to remove "
+                         "(relabel with --labels, or build with more concepts)")
+    return SteeringController({L: dictionary.atoms[L] for L in layers}, remove, **options)
