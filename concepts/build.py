@@ -111,7 +111,7 @@ def _labels(config: BuildConfig, vocab, concept_vectors: np.ndarray):
     from concepts.labels import assign_labels, read_label_file, score_concepts
     from curate.datasets import load_dataset_table
 
-    harmful = load_dataset_table("harmful-prompts", "train").column("prompt").to_pylist()
+    harmful = load_dataset_table("harmful-prompts", "train").column("prompt").to_pylist() if config.label_data else []
 
     def embed_texts(texts: list[str]) -> np.ndarray:
         from embed.records import content_hash

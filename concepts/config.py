@@ -49,6 +49,8 @@ class BuildConfig:
     """FAISS index over the pool: auto = flat up to 50,000 stimuli, IVF above."""
     merge_threshold: float = 0.95
     """Concepts whose directions (all layers) have cosine ≥ this with a more frequent concept merge into it."""
+    label_data: bool = True
+    """Label with MiniLM similarity to the registry's harmful prompts as well as the seed lexicon (off = lexicon only)."""
     labels: Path | None = None
     """CSV/JSONL/Parquet with name (or concept_id) and label columns that override the automatic labels."""
     batch_size: int = 32
