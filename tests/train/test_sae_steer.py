@@ -124,3 +124,12 @@ def test_sinks_are_left_alone_and_steering_json_gives_defaults(tmp_path):
     steered = controller.steer(hidden)
     assert torch.equal(steered[0, 0], hidden[0, 0])
     assert not torch.allclose(steered[0, 1:], hidden[0, 1:])
+
+
+def test_eval_steer_dispatches_sae_folders(tmp_path):
+    from curate.evaluation.controls import load_controller
+    from train.sae_steer import SAEController
+
+    _save(tmp_path, ["undesirable"] * 4 + ["neutral"] * 60)
+    controller = load_controller("steer", tmp_path)
+    assert isinstance(controller, SAEController) and int(controller.undesirable.sum()) == 4
