@@ -36,7 +36,8 @@ def parse_layers(spec: str | tuple[int, ...] | list[int], num_layers: int) -> li
 
 
 class MultiLayerEncoder(CausalLMEncoder):
-    """hidden_states[L] for each L in `layers` (outputs of decoder blocks L−1), concatenated on the last axis,
+    """The output of decoder block L−1 for each L in `layers` (= hidden_states[L], except that for the last
+    layer it is taken before the final norm, where steering hooks act too), concatenated on the last axis,
     mean-pooled over the tokens after the first. The first token is an attention sink whose state has a norm
     ~100× the others (SmolLM2 layer 15: 26,800 vs ~170); with it, a short text's mean is mostly that token's
     state scaled by 1/length, and every direction would point the same way."""
