@@ -41,7 +41,11 @@ class SOTConfig:
     tau: float = 0.1
     """KL-to-uniform strength: larger keeps weights flatter (the weight spread is about exp(Δpotential/tau))."""
     eta: float = 0.5
-    """Mirror-descent step; eta·tau = 0.05 by default: eta·tau ≥ 0.1 showed a period-2 oscillation of J."""
+    """Initial mirror-descent step (eta·tau = 0.05); --step-rule adaptive then grows it by 1.5 per accepted step up to
+    eta·tau = 1 and halves it when a step raises J."""
+    step_rule: Literal["adaptive", "fixed"] = "adaptive"
+    """adaptive: reject a step that raises J and halve eta (the accepted objective trace is monotone, no period-2
+    oscillation); fixed: constant eta (with eta·tau ≥ 0.1 J oscillated with period 2)."""
     rho: float | None = None
     """Semi-relaxed anchor marginal penalty (KL); None = balanced (dense/stream) and 1.0 for the sparse solver."""
     max_outer: int = 60

@@ -38,14 +38,16 @@ class PushPullResult:
     inner_iterations: list[tuple[int, int]] = field(default_factory=list)
     marginal_error: tuple[float, float] = (0.0, 0.0)
     seconds: float = 0.0
+    rejected_steps: int = 0
+    final_eta: float = 0.0
 
 
-def _solve(kernel, w, b, g, rho, inner_max_iter, inner_tol):
+def _solve(kernel, w, b, state, g, rho, inner_max_iter, inner_tol):
+    """One warm-started Sinkhorn solve; (f, value, iterations, error, state, g) with zeros for a missing side."""
     if kernel is None:
-        zero = torch.zeros_like(w)
-        return zero, None, 0.0, 0, 0.0
-    res = sinkhorn_kernel(kernel, w, b, rho=rho, g0=g, max_iter=inner_max_iter, tol=inner_tol, warn=False)
-    return res.f, res.g, res.value, res.iterations, res.marginal_error
+        return torch.zeros_like(w), 0.0, 0, 0.0, None, None
+    res = sinkhorn_kernel(kernel, w, b, rho=rho, g0=g, state=state, max_iter=inner_max_iter, tol=inner_tol, warn=False)
+    return res.f, res.value, res.iterations, res.marginal_error, res.state, res.g
 
 
 def objective(pull_value: float, push_value: float, log_w: torch.Tensor, beta: float, tau: float) -> float:
@@ -53,6 +55,25 @@ def objective(pull_value: float, push_value: float, log_w: torch.Tensor, beta: f
     n = log_w.shape[0]
     kl = float((torch.exp(log_w) * (log_w + math.log(n))).sum())
     return pull_value - beta * push_value + tau * kl
+
+
+@dataclass
+class _Point:
+    """An evaluated iterate: log-weights, centred potentials, J, marginal errors."""
+
+    log_w: torch.Tensor
+    f_s: torch.Tensor
+    f_h: torch.Tensor
+    value: float
+    errors: tuple[float, float]
+
+
+def _step(point: _Point, eta: float, beta: float, tau: float) -> torch.Tensor:
+    """Mirror-descent (exponentiated-gradient) step from `point`: new log-weights, renormalised."""
+    n = point.log_w.shape[0]
+    grad = point.f_s - beta * point.f_h + tau * (point.log_w + math.log(n) + 1.0)
+    # floor keeps every weight representable (float32 exp underflows below ~1e-38)
+    return torch.log_softmax(point.log_w - eta * grad, dim=0).clamp_min(-80.0)
 
 
 def push_pull(
@@ -69,11 +90,17 @@ def push_pull(
     tol: float = 1e-5,
     inner_max_iter: int = 100,
     inner_tol: float = 1e-4,
+    adaptive: bool = True,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> PushPullResult:
-    """Run the mirror-descent learner; see the module docstring. Kernels must share n; b_* are anchor masses."""
+    """Run the mirror-descent learner; see the module docstring. Kernels must share n; b_* are anchor masses.
+
+    adaptive=True: a step that raises J is rejected and retried with half the step; an accepted step grows the
+    step by 1.5 up to eta·tau = 1 (the undamped fixed-point step). The accepted trace is monotone, so the period-2
+    oscillation of a fixed large step cannot happen. adaptive=False: the fixed step eta (METHODS.md as written).
+    """
     from tqdm.auto import tqdm
 
     if pull is None and push is None:
@@ -82,33 +109,41 @@ def push_pull(
         raise ConfigError(f"tau must be ≥ 0 and eta > 0 (got tau={tau}, eta={eta})")
     n = (pull or push).n
     start = time.perf_counter()
+    eta_max = 1.0 / tau if tau > 0 else 64.0 * eta
     log_w = torch.full((n,), -math.log(n), dtype=dtype, device=device)
-    w = torch.exp(log_w)
     bs = None if b_safe is None else b_safe.to(dtype=dtype, device=device)
     bh = None if b_harm is None else b_harm.to(dtype=dtype, device=device)
     push_beta = beta if pull is not None else 1.0  # push-only: J = −OT_H + tau·KL
-    g_s = g_h = None
-    trace, inner, converged, errors = [], [], False, (0.0, 0.0)
+    states, gs = [None, None], [None, None]
+    trace, inner, converged, rejected, best = [], [], False, 0, None
     bar = tqdm(range(max_outer), desc="SOT mirror descent", disable=not progress, leave=False)
-    for step in bar:
-        f_s, g_s, v_s, it_s, e_s = _solve(pull, w, bs, g_s, rho, inner_max_iter, inner_tol)
-        f_h, g_h, v_h, it_h, e_h = _solve(push, w, bh, g_h, rho, inner_max_iter, inner_tol)
-        trace.append(objective(v_s, v_h, log_w, push_beta, tau))
-        inner.append((it_s, it_h))
-        errors = (e_s, e_h)
-        bar.set_postfix(J=f"{trace[-1]:.6g}")
-        if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * max(abs(trace[-1]), 1e-12):
-            converged = True
-        if converged or step == max_outer - 1:
-            break  # keep the weights the reported potentials were solved at
-        grad = (f_s - f_s.mean()) - push_beta * (f_h - f_h.mean()) + tau * (log_w + math.log(n) + 1.0)
-        # floor keeps every weight representable (float32 exp underflows below ~1e-38)
-        log_w = torch.log_softmax(log_w - eta * grad, dim=0).clamp_min(-80.0)
+    for _ in bar:
         w = torch.exp(log_w)
+        f_s, v_s, it_s, e_s, states[0], gs[0] = _solve(pull, w, bs, states[0], gs[0], rho, inner_max_iter, inner_tol)
+        f_h, v_h, it_h, e_h, states[1], gs[1] = _solve(push, w, bh, states[1], gs[1], rho, inner_max_iter, inner_tol)
+        inner.append((it_s, it_h))
+        point = _Point(log_w, f_s - f_s.mean(), f_h - f_h.mean(), objective(v_s, v_h, log_w, push_beta, tau),
+                       (e_s, e_h))
+        if adaptive and best is not None and point.value > best.value + 1e-12 * abs(best.value):
+            rejected += 1
+            eta *= 0.5
+            if eta * max(tau, 1e-12) < 1e-6:
+                break  # no descent direction left at this inner accuracy: keep the best point
+        else:
+            change = None if best is None else abs(point.value - best.value)
+            best = point
+            trace.append(point.value)
+            bar.set_postfix(J=f"{point.value:.6g}", eta=f"{eta:.3g}")
+            if change is not None and change <= tol * max(abs(point.value), 1e-12):
+                converged = True
+                break
+            if adaptive:
+                eta = min(eta * 1.5, eta_max)
+        log_w = _step(best, eta, push_beta, tau)
     return PushPullResult(
-        weights=(w * n).double().cpu().numpy(),
-        pull_potential=(f_s - f_s.mean()).double().cpu().numpy(),
-        push_potential=(f_h - f_h.mean()).double().cpu().numpy(),
-        objective=trace, converged=converged, outer_iterations=len(trace), inner_iterations=inner,
-        marginal_error=errors, seconds=time.perf_counter() - start,
+        weights=(torch.exp(best.log_w) * n).double().cpu().numpy(),
+        pull_potential=best.f_s.double().cpu().numpy(),
+        push_potential=best.f_h.double().cpu().numpy(),
+        objective=trace, converged=converged, outer_iterations=len(inner), inner_iterations=inner,
+        marginal_error=best.errors, seconds=time.perf_counter() - start, rejected_steps=rejected, final_eta=eta,
     )

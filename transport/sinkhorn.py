@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -42,6 +42,8 @@ class SinkhornResult:
     marginal_error: float
     iterations: int
     converged: bool
+    state: tuple | None = field(default=None, repr=False)
+    """Absorbed scaling-domain state (f0, g0, K̃, u, v) for a warm restart on the same kernel; None on the log path."""
 
 
 def _check(eps: float, rho: float | None) -> None:
@@ -49,6 +51,75 @@ def _check(eps: float, rho: float | None) -> None:
         raise ConfigError(f"eps must be > 0 (got {eps}); with cost 1 − cos ∈ [0, 2] try --eps 0.05")
     if rho is not None and not rho > 0:
         raise ConfigError(f"rho must be > 0 or None for balanced OT (got {rho})")
+
+
+def _anchor_error(q: torch.Tensor, g: torch.Tensor, b: torch.Tensor, rho: float | None,
+                  isolated: torch.Tensor) -> float:
+    """L1 gap between the plan's anchor marginal q and its optimality target (b, or b·exp(−g/rho) semi-relaxed)."""
+    target = b if rho is None else b * torch.exp(-g / rho)
+    target = torch.where(isolated, torch.zeros_like(target), target)  # unreached anchors: g = 0, no mass
+    return float(torch.nan_to_num(q - target).abs().sum())
+
+
+def _log_loop(kernel, log_a, log_b, g, lam, rho, iters, tol, check_every):
+    """Plain log-domain iterations (any kernel). Returns (f, g, error, iterations, converged, isolated)."""
+    eps, b = kernel.eps, torch.exp(log_b)
+    f = -eps * kernel.row_lse(log_b + g / eps)
+    error, it, isolated = math.inf, 0, torch.zeros_like(b, dtype=torch.bool)
+    for it in range(1, iters + 1):
+        log_s = kernel.col_lse(log_a + f / eps)
+        isolated = ~torch.isfinite(log_s)
+        if it % check_every == 0 or it == iters:
+            error = _anchor_error(torch.exp(log_b + g / eps + log_s), g, b, rho, isolated)
+            if error <= tol:
+                return f, g, error, it, True, isolated
+        g = torch.where(isolated, torch.zeros_like(log_s), -eps * lam * log_s)
+        f = -eps * kernel.row_lse(log_b + g / eps)
+    return f, g, error, it, False, isolated
+
+
+def _scaling_loop(kernel, a, b, g, lam, rho, iters, tol, check_every, state=None):
+    """Absorption-stabilised iterations: f = f0 + eps·log u, g = g0 + eps·log v with K̃ built at (f0, g0).
+
+    Re-absorbs when a scaling leaves [e^−T, e^T]; a column whose sum underflows to 0 (it has edges but the
+    absorbed kernel lost them) falls back to one exact log-domain step. Same iterates as _log_loop in exact maths.
+    `state` = (f0, g0, K̃, u, v) from a previous solve on the same kernel: K̃ does not depend on the source
+    weights a, so a warm start after a change of a costs no exp pass at all. Returns the loop results + state.
+    """
+    eps = kernel.eps
+    bound = 10.0 if a.dtype == torch.float32 else 30.0
+    if state is None:
+        f0, g0 = -eps * kernel.row_lse(torch.log(b) + g / eps), g
+        scaling = kernel.absorb(f0, g0)
+        u, v = torch.ones_like(a), torch.ones_like(b)
+    else:
+        f0, g0, scaling, u, v = state
+    isolated = scaling.isolated()
+    error, it = math.inf, 0
+    for it in range(1, iters + 1):
+        s = scaling.col(a * u)  # Σ_i K̃_ij a_i u_i; the true column log-sum is log s − g0/eps
+        g = g0 + eps * torch.log(v)
+        if it % check_every == 0 or it == iters:
+            error = _anchor_error(b * v * s, g, b, rho, isolated)
+            if error <= tol:
+                return _f(f0, u, eps), g, error, it, True, isolated, (f0, g0, scaling, u, v)
+        lost = (s <= 0) & ~isolated
+        v = torch.where(isolated, torch.exp(-g0 / eps), torch.exp((lam - 1.0) * g0 / eps) * s.pow(-lam))
+        u = 1.0 / scaling.row(b * v)
+        if bool(lost.any()) or not bool(torch.isfinite(u).all()):
+            f, g, *_ = _log_loop(kernel, torch.log(a), torch.log(b), g, lam, rho, 1, 0.0, 1)  # one exact step
+            f0, g0, scaling = f, g, None
+            scaling = kernel.absorb(f0, g0)
+            u, v = torch.ones_like(a), torch.ones_like(b)
+        elif float(torch.log(u).abs().max()) > bound or float(torch.log(v).abs().max()) > bound:
+            f0, g0, scaling = _f(f0, u, eps), g0 + eps * torch.log(v), None
+            scaling = kernel.absorb(f0, g0)
+            u, v = torch.ones_like(a), torch.ones_like(b)
+    return _f(f0, u, eps), g0 + eps * torch.log(v), error, it, False, isolated, (f0, g0, scaling, u, v)
+
+
+def _f(f0: torch.Tensor, u: torch.Tensor, eps: float) -> torch.Tensor:
+    return f0 + eps * torch.log(u)
 
 
 def sinkhorn_kernel(
@@ -62,31 +133,26 @@ def sinkhorn_kernel(
     tol: float = 1e-6,
     check_every: int = 1,
     warn: bool = True,
+    scaling: bool = True,
+    state: tuple | None = None,
 ) -> SinkhornResult:
     """Sinkhorn on any LogKernel (dense, sparse, streamed, Dask); a [n], b [m] tensors; g0 warm-starts g.
 
-    Returns torch tensors in a's dtype/device. Stops when the L1 anchor-marginal error ≤ tol.
+    Returns torch tensors in a's dtype/device. Stops when the L1 anchor-marginal error ≤ tol. Kernels that offer
+    `absorb` (dense, sparse) iterate in the absorption-stabilised scaling domain unless scaling=False; pass a
+    previous result's `state` (same kernel and eps) to resume there without rebuilding the kernel (g0 is ignored).
     """
     eps = kernel.eps
     _check(eps, rho)
     lam = 1.0 if rho is None else rho / (rho + eps)
-    log_a, log_b = torch.log(a), torch.log(b)
     g = torch.zeros_like(b) if g0 is None else g0.to(b).clone()
-    f = -eps * kernel.row_lse(log_b + g / eps)
-    error, it, converged = math.inf, 0, False
-    for it in range(1, max_iter + 1):
-        log_s = kernel.col_lse(log_a + f / eps)
-        if it % check_every == 0 or it == max_iter:
-            # anchor marginal of the current plan vs its optimality target b·exp(−g/rho)
-            q = torch.exp(log_b + g / eps + log_s)
-            target = b if rho is None else b * torch.exp(-g / rho)
-            target = torch.where(torch.isfinite(log_s), target, torch.zeros_like(target))  # unreached: g = +inf
-            error = float(torch.nan_to_num(q - target).abs().sum())
-            if error <= tol:
-                converged = True
-                break
-        g = torch.where(torch.isfinite(log_s), -eps * lam * log_s, torch.zeros_like(log_s))
-        f = -eps * kernel.row_lse(log_b + g / eps)
+    if scaling and hasattr(kernel, "absorb") and max_iter > 0:
+        f, g, error, it, converged, isolated, state = _scaling_loop(kernel, a, b, g, lam, rho, max_iter, tol,
+                                                                    check_every, state)
+    else:
+        state = None
+        f, g, error, it, converged, isolated = _log_loop(kernel, torch.log(a), torch.log(b), g, lam, rho, max_iter,
+                                                         tol, check_every)
     if warn and not converged:
         warnings.warn(
             f"Sinkhorn did not converge in {max_iter} iterations: anchor marginal error {error:.3g} > tol {tol:g}; "
@@ -94,8 +160,7 @@ def sinkhorn_kernel(
             SinkhornWarning,
             stacklevel=2,
         )
-    isolated = ~torch.isfinite(log_s) if max_iter > 0 else torch.zeros_like(b, dtype=torch.bool)
-    return SinkhornResult(f, g, _value(f, g, a, b, rho, isolated), error, it, converged)
+    return SinkhornResult(f, g, _value(f, g, a, b, rho, isolated), error, it, converged, state)
 
 
 def _value(f, g, a, b, rho, isolated) -> float:

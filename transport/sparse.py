@@ -13,7 +13,7 @@ import torch
 
 from curate.errors import ConfigError
 
-__all__ = ["SparseKernel", "knn_anchors", "build_anchor_index"]
+__all__ = ["SparseKernel", "SparseScaling", "knn_anchors", "build_anchor_index"]
 
 
 def build_anchor_index(y: np.ndarray, kind: str = "auto", seed: int = 0):
@@ -62,23 +62,50 @@ def knn_anchors(
     return costs, idx
 
 
+class SparseScaling:
+    """K̃ on the kNN edges [n, knn] (0 on missing edges): row(v) gathers, col(u) scatter-adds."""
+
+    def __init__(self, kernel: SparseKernel, f: torch.Tensor, g: torch.Tensor):
+        self.kernel = kernel
+        self.k = torch.sub(g[kernel.index], kernel.cost.to(f.dtype)).add_(f[:, None]).div_(kernel.eps).exp_()
+
+    def row(self, v: torch.Tensor) -> torch.Tensor:
+        return (self.k * v[self.kernel.index]).sum(dim=1)
+
+    def col(self, u: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(self.kernel.m, dtype=u.dtype, device=u.device)
+        return out.index_add_(0, self.kernel.flat, (self.k * u[:, None]).reshape(-1))
+
+    def isolated(self) -> torch.Tensor:
+        return self.kernel.isolated()
+
+
 class SparseKernel:
     """LogKernel over the kNN graph: row/column log-sum-exps by gather and scatter over [n, knn] arrays."""
 
     def __init__(self, cost: torch.Tensor, index: torch.Tensor, m: int, eps: float):
         missing = index < 0
         self.index = torch.where(missing, torch.zeros_like(index), index)
-        self.scaled = torch.where(missing, torch.full_like(cost, float("inf")), cost / eps)  # [n, knn]
+        self.flat = self.index.reshape(-1)
+        self.cost = torch.where(missing, torch.full_like(cost, float("inf")), cost)  # [n, knn], +inf = no edge
         self.n, self.m, self.eps = cost.shape[0], int(m), float(eps)
 
+    def isolated(self) -> torch.Tensor:
+        """Anchors that are no source's neighbour [m] (bool)."""
+        edges = torch.isfinite(self.cost).reshape(-1)
+        counts = torch.zeros(self.m, dtype=torch.int64, device=self.cost.device)
+        return counts.index_add_(0, self.flat, edges.to(torch.int64)) == 0
+
     def row_lse(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(h[self.index] - self.scaled, dim=1)
+        return torch.logsumexp(torch.sub(h[self.index], self.cost, alpha=1.0 / self.eps), dim=1)
 
     def col_lse(self, h: torch.Tensor) -> torch.Tensor:
-        v = (h[:, None] - self.scaled).reshape(-1)
-        flat = self.index.reshape(-1)
+        v = torch.sub(h[:, None], self.cost, alpha=1.0 / self.eps).reshape(-1)
         top = torch.full((self.m,), float("-inf"), dtype=v.dtype, device=v.device)
-        top = top.scatter_reduce(0, flat, v, reduce="amax", include_self=True)
+        top = top.scatter_reduce(0, self.flat, v, reduce="amax", include_self=True)
         safe_top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-        total = torch.zeros_like(top).index_add_(0, flat, torch.exp(v - safe_top[flat]))
+        total = torch.zeros_like(top).index_add_(0, self.flat, torch.exp(v - safe_top[self.flat]))
         return torch.log(total) + safe_top
+
+    def absorb(self, f: torch.Tensor, g: torch.Tensor) -> SparseScaling:
+        return SparseScaling(self, f, g)
