@@ -37,23 +37,33 @@ def build_dictionary(work: Path, layer: int) -> Path:
     out = work / f"dict-l{layer}"
     if not (out / "manifest.json").exists():
         _sh([CURATE, "build-dictionary", "--out", str(out), "--concepts", "bench/_sae_concepts.txt", "--layers",
-             str(layer), "--pool-limit", "20000", "--background", "512", "--positives", "8", "--negatives", "8",
+             str(layer), "--pool-limit", "5000", "--background", "512", "--positives", "8", "--negatives", "8",
              "--seed", "0"])
     return out
 
 
-def train(work: Path, name: str, acts: Path, held: Path, dictionary: Path, args, init: str) -> dict:
-    out = work / name
-    if not (out / "metrics.json").exists():
-        _sh([CURATE, "train", "sae", "--activations", str(acts), "--dictionary", str(dictionary), "--init", init,
-             "--k", str(args.k), "--expansion", str(args.expansion), "--steps", str(args.steps), "--batch-size",
-             str(args.batch_size), "--eval-activations", str(held), "--eval-tokens", "20000", "--eta", str(args.eta),
-             "--seed", "0", "--out", str(out)])
-    return json.loads((out / "metrics.json").read_text())
+def _train_command(out: Path, acts: Path, held: Path, dictionary: Path, args, init: str) -> list[str]:
+    return [CURATE, "train", "sae", "--activations", str(acts), "--dictionary", str(dictionary), "--init", init,
+            "--k", str(args.k), "--expansion", str(args.expansion), "--steps", str(args.steps), "--batch-size",
+            str(args.batch_size), "--eval-activations", str(held), "--eval-tokens", "20000", "--eta", str(args.eta),
+            "--seed", "0", "--threads", str(args.threads), "--out", str(out)]
 
 
 def compare_inits(work: Path, acts: Path, held: Path, dictionary: Path, args) -> dict:
-    runs = {init: train(work, f"sae-{init}", acts, held, dictionary, args, init) for init in ("dictionary", "random")}
+    """Both initialisations trained side by side (one thread each), then their held-out figures."""
+    jobs = []
+    for init in ("dictionary", "random"):
+        out = work / f"sae-{init}"
+        if not (out / "metrics.json").exists():
+            command = _train_command(out, acts, held, dictionary, args, init)
+            print("$ " + " ".join(command), flush=True)
+            log = open(work / f"train-{init}.log", "w")
+            jobs.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log))
+    for job, log in jobs:
+        if job.wait() != 0:
+            raise SystemExit(f"training failed; see {log.name}")
+        log.close()
+    runs = {init: json.loads((work / f"sae-{init}" / "metrics.json").read_text()) for init in ("dictionary", "random")}
     table = {init: {**m["held_out"], "train_fvu": m["final"]["fvu"], "dead_pct": m["final"]["dead_pct"],
                     "seconds": m["seconds"], "atoms_by_label": m.get("atoms_by_label")} for init, m in runs.items()}
     fve = {init: 1 - row["fvu"] for init, row in table.items()}
@@ -105,11 +115,11 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=15)
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--expansion", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--eta", type=float, default=0.3)
-    parser.add_argument("--peer-steps", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--peer-steps", type=int, default=150)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-limit", type=int, default=100)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--gamma", type=float, default=0.0)
