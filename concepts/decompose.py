@@ -3,7 +3,8 @@
 Atoms are the rows of D [K, d] (unit norm); an activation x [d] is coded as x ≈ Dᵀa with a sparse a [K]:
 - OMP: greedy, exactly k atoms (fewer when the residual vanishes); after each pick the coefficients on the
   chosen set S solve the least-squares problem min ‖x − D_Sᵀ a_S‖², via a Cholesky factor of D_S D_Sᵀ that
-  grows by one row per step (no refactorisation).
+  grows by one row per step (no refactorisation). Correlations with the residual come from the Gram matrix
+  G = D Dᵀ (D r = D x − G_Sᵀ a_S), as in scikit-learn's orthogonal_mp_gram, but for the whole batch at once.
 - lasso: min_a ½‖x − Dᵀa‖² + α‖a‖₁ by FISTA with step 1/λ_max(D Dᵀ).
 Both run on a whole batch at once, in torch, on the device of the inputs.
 """
@@ -54,42 +55,59 @@ def _as_tensors(activations, atoms) -> tuple[torch.Tensor, torch.Tensor, bool]:
     return x.to(dtype), D.to(dtype), numpy_in
 
 
-def omp(x: torch.Tensor, D: torch.Tensor, k: int, tol: float = 1e-7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Batched OMP. x [B, d], D [K, d] → (codes [B, K], residual [B, d], support [B, k])."""
+def omp(x: torch.Tensor, D: torch.Tensor, k: int, tol: float = 1e-7, gram: torch.Tensor | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batched OMP. x [B, d], D [K, d] (gram = D Dᵀ [K, K] if precomputed) → (codes [B, K], residual [B, d],
+    support [B, k]). Rows are processed in chunks holding ≤ 256 MiB of Gram rows."""
+    gram = D @ D.T if gram is None else gram.to(x.device, x.dtype)
+    chunk = max(1, int(2 ** 26 // max(1, k * D.shape[0])))
+    parts = [_omp_chunk(x[i:i + chunk], D, k, tol, gram) for i in range(0, len(x), chunk)]
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(torch.cat(p) for p in zip(*parts))
+
+
+def _omp_chunk(x, D, k, tol, gram):
+    """D r for the residual r = x − D_Sᵀ a_S is D x − G_Sᵀ a_S, with the chosen Gram rows G_S kept in a buffer:
+    B·t·K work per step instead of B·K·d."""
     B, K = x.shape[0], D.shape[0]
+    rows_g = torch.empty(B, k, K, dtype=x.dtype, device=x.device)  # G rows of the chosen atoms
     rows = torch.arange(B, device=x.device)
-    corr0 = x @ D.T  # D x for every atom, reused as the least-squares right-hand side
+    corr0 = x @ D.T
     support = torch.full((B, k), -1, dtype=torch.long, device=x.device)
     L = torch.zeros(B, k, k, dtype=x.dtype, device=x.device)
     coef = torch.zeros(B, 0, dtype=x.dtype, device=x.device)
-    residual, chosen = x.clone(), torch.zeros(B, K, dtype=torch.bool, device=x.device)
     scale = x.norm(dim=1).clamp_min(torch.finfo(x.dtype).tiny)
     for t in range(k):
-        corr = (residual @ D.T).masked_fill(chosen, 0.0)
-        best, j = corr.abs().max(dim=1)
-        active = best > tol * scale
         if t:
-            g = torch.einsum("btd,bd->bt", D[support[:, :t]], D[j])
+            corr = torch.baddbmm(corr0.unsqueeze(1), coef.unsqueeze(1), rows_g[:, :t], alpha=-1).squeeze(1)
+            best, j = corr.abs_().max(dim=1)
+        else:
+            best, j = corr0.abs().max(dim=1)
+        # chosen atoms are orthogonal to the residual; picking one again means the residual is numerically zero
+        ok = (best > tol * scale) & ~(support[:, :t] == j[:, None]).any(1)
+        if t:
+            g = gram[support[:, :t].clamp_min(0), j[:, None]] * (support[:, :t] >= 0)
             w = torch.linalg.solve_triangular(L[:, :t, :t], g.unsqueeze(-1), upper=False).squeeze(-1)
             diag = (1.0 - (w * w).sum(1)).clamp_min(0).sqrt()
-            ok = active & (diag > 1e-6)
+            ok &= diag > 1e-6
             L[:, t, :t] = torch.where(ok[:, None], w, torch.zeros_like(w))
             L[:, t, t] = torch.where(ok, diag, torch.ones_like(diag))
         else:
-            ok = active
             L[:, 0, 0] = 1.0
         support[:, t] = torch.where(ok, j, torch.full_like(j, -1))
-        chosen[rows[ok], j[ok]] = True
+        rows_g[:, t] = gram[j]
+        if not ok.all():
+            rows_g[~ok, t] = 0.0
         rhs = torch.where(support[:, :t + 1] >= 0, corr0.gather(1, support[:, :t + 1].clamp_min(0)), 0.0)
         y = torch.linalg.solve_triangular(L[:, :t + 1, :t + 1], rhs.unsqueeze(-1), upper=False)
         coef = torch.linalg.solve_triangular(L[:, :t + 1, :t + 1].transpose(1, 2), y, upper=True).squeeze(-1)
-        residual = x - torch.einsum("bt,btd->bd", coef, D[support[:, :t + 1].clamp_min(0)])
         if not ok.any():
             break
     codes = torch.zeros(B, K, dtype=x.dtype, device=x.device)
-    used = support >= 0
-    codes[rows[:, None].expand_as(support)[used], support[used]] = coef[used[:, :coef.shape[1]]]
-    return codes, residual, support
+    used = support[:, :coef.shape[1]] >= 0
+    codes[rows[:, None].expand_as(used)[used], support[:, :coef.shape[1]][used]] = coef[used]
+    return codes, x - codes @ D, support
 
 
 def _lipschitz(D: torch.Tensor) -> float:
@@ -118,12 +136,14 @@ def lasso(x: torch.Tensor, D: torch.Tensor, alpha: float, max_iter: int = 500, t
 
 
 def decompose(activations, dictionary_atoms, k: int | None = None, alpha: float | None = None,
-              method: Literal["omp", "lasso"] = "omp", max_iter: int = 500, tol: float | None = None) -> Decomposition:
+              method: Literal["omp", "lasso"] = "omp", max_iter: int = 500, tol: float | None = None,
+              gram=None) -> Decomposition:
     """Sparse codes of activations [B, d] over dictionary_atoms [K, d] (unit rows), numpy or torch in → same out.
 
     method="omp": k atoms per row (default min(K, 16)); tol = relative correlation below which a row stops
     early (default 1e-7). method="lasso": penalty alpha (default 0.1), FISTA for max_iter iterations or until
     the relative change of the codes is below tol (default 1e-6); warns (ConvergenceWarning) when it stops early.
+    `gram` = D Dᵀ [K, K] may be passed when the same dictionary codes many batches (steering).
     """
     x, D, numpy_in = _as_tensors(activations, dictionary_atoms)
     K = D.shape[0]
@@ -131,7 +151,8 @@ def decompose(activations, dictionary_atoms, k: int | None = None, alpha: float 
         k = min(K, 16) if k is None else k
         if not 1 <= k <= K:
             raise ConfigError(f"decompose: k={k} but the dictionary has {K} atoms; use 1 <= k <= {K}")
-        codes, residual, support = omp(x, D, k, 1e-7 if tol is None else tol)
+        codes, residual, support = omp(x, D, k, 1e-7 if tol is None else tol,
+                                       None if gram is None else torch.as_tensor(gram))
         result = Decomposition(codes, residual, support, k)
     elif method == "lasso":
         alpha = 0.1 if alpha is None else alpha

@@ -26,8 +26,9 @@ __all__ = ["SteeringController", "load_controller", "remove_components"]
 
 def remove_components(hidden: torch.Tensor, atoms: torch.Tensor, remove: torch.Tensor, *, k: int | None = 8,
                       alpha: float | None = None, method: Literal["omp", "lasso"] = "omp", strength: float = 1.0,
-                      sink_factor: float = 10.0) -> tuple[torch.Tensor, float]:
-    """hidden [..., d] → (steered hidden, mean fraction of norm removed). atoms [K, d]; remove [K] bool."""
+                      sink_factor: float = 10.0, gram: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+    """hidden [..., d] → (steered hidden, mean fraction of norm removed). atoms [K, d]; remove [K] bool;
+    gram = atoms atomsᵀ when the caller keeps it between calls."""
     shape = hidden.shape
     z = hidden.reshape(-1, shape[-1])
     norms = z.float().norm(dim=1)
@@ -35,7 +36,8 @@ def remove_components(hidden: torch.Tensor, atoms: torch.Tensor, remove: torch.T
     if not steer.any() or not remove.any():
         return hidden, 0.0
     x = z[steer].float()
-    codes = decompose(x, atoms.to(x.device), k=min(k, len(atoms)) if k else None, alpha=alpha, method=method).codes
+    codes = decompose(x, atoms.to(x.device), k=min(k, len(atoms)) if k else None, alpha=alpha, method=method,
+                      gram=gram).codes
     removed = strength * (codes[:, remove] @ atoms[remove].to(x.device))
     out = z.clone()
     out[steer] = (x - removed).to(z.dtype)
@@ -51,6 +53,14 @@ class SteeringController:
         self.atoms, self.remove = atoms, remove
         self.options = {"k": k, "alpha": alpha, "method": method, "strength": strength, "sink_factor": sink_factor}
         self.removed_fraction: list[float] = []
+        self._grams: dict[tuple[int, str], torch.Tensor] = {}
+
+    def _gram(self, layer: int, device) -> torch.Tensor:
+        key = (layer, str(device))
+        if key not in self._grams:
+            atoms = self.atoms[layer].to(device)
+            self._grams[key] = atoms @ atoms.T
+        return self._grams[key]
 
     def embed_inputs(self, model, input_ids, attention_mask):
         return model.get_input_embeddings()(input_ids), attention_mask
@@ -73,7 +83,8 @@ class SteeringController:
     def _hook(self, layer: int):
         def hook(module, args, output):
             hidden = output[0] if isinstance(output, tuple) else output
-            steered, fraction = remove_components(hidden, self.atoms[layer], self.remove, **self.options)
+            gram = self._gram(layer, hidden.device) if self.options["method"] == "omp" else None
+            steered, fraction = remove_components(hidden, self.atoms[layer], self.remove, gram=gram, **self.options)
             self.removed_fraction.append(fraction)
             return (steered, *output[1:]) if isinstance(output, tuple) else steered
         return hook
