@@ -63,7 +63,8 @@ def _rates(judge, prompts: list[str], answers: list[str], item: dict) -> dict:
             "n_inactive": int((kind == "inactive").sum())}
 
 
-def evaluate(model, tokenizer, judge, sets: list[dict], controls: dict, new_tokens: int, with_base: bool) -> list[dict]:
+def evaluate(model, tokenizer, judge, sets: list[dict], controls: dict, new_tokens: int, with_base: bool,
+             with_in_context: bool = True) -> list[dict]:
     """One result row per (method, active subset)."""
     from curate.evaluation.generation import generate
     from train.mosaic import load_controller
@@ -77,7 +78,7 @@ def evaluate(model, tokenizer, judge, sets: list[dict], controls: dict, new_toke
     results = []
     for item in sets:
         prompts, active = item["pos"] + item["neg"], list(item["active"])
-        answers = {"in-context": run(prompts, system=in_context_prompt(active))}
+        answers = {"in-context": run(prompts, system=in_context_prompt(active))} if with_in_context else {}
         if with_base:
             answers["base"] = [base[p] for p in prompts]
         for name, path in controls.items():
@@ -85,7 +86,7 @@ def evaluate(model, tokenizer, judge, sets: list[dict], controls: dict, new_toke
         for name, outs in answers.items():
             results.append({"method": name, "order": len(active), "active": active,
                             **_rates(judge, prompts, outs, item), "example": outs[0][:80]})
-        print(json.dumps(results[-len(answers):]), flush=True)
+        print(json.dumps(results[len(results) - len(answers):]), flush=True)
     return results
 
 

@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._mosaic_eval import eval_sets, evaluate, table, utility  # noqa: E402
 from bench.mosaic_data import load_config_tables  # noqa: E402
 
+METHODS = ("base", "in-context", "mosaic", "ablation")
+
 
 def _train(args, data: Path, out: Path, max_order: int) -> dict:
     from train.mosaic import MosaicConfig, run
@@ -38,11 +40,28 @@ def _train(args, data: Path, out: Path, max_order: int) -> dict:
                             threads=args.threads))
 
 
+def _merged_table(out: Path) -> str:
+    """One table from every bench*.json in `out` (methods evaluated by parallel runs on the same prompt sets)."""
+    results, utilities, lines = [], {}, []
+    for path in sorted(out.glob("bench*.json")):
+        summary = json.loads(path.read_text())
+        results += summary["results"]
+        utilities.update(summary["utility"])
+        lines.append(f"{path.name}: judge={summary['judge']} timings={summary['timings']}")
+    for name in ("mosaic", "ablation"):
+        if (out / name / "metrics.json").exists():
+            metrics = json.loads((out / name / "metrics.json").read_text())
+            lines.append(f"{name}: {metrics['steps']} steps, {metrics['seconds']} s, tasks {metrics['tasks_per_order']}, "
+                         f"loss first/last by order {metrics['loss_first_last_by_order']}")
+    return "\n".join(lines + [table(results), f"utility={utilities}"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=["risk", "topics"], required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--stage", choices=["train", "eval", "all"], default="all")
+    parser.add_argument("--stage", choices=["train", "eval", "all", "table"], default="all",
+                        help="table: print the merged table of every bench*.json in --out")
     parser.add_argument("--per-subset", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -54,17 +73,23 @@ def main() -> None:
     parser.add_argument("--n-utility", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a shared CPU)")
-    parser.add_argument("--no-ablation", action="store_true")
-    parser.add_argument("--no-base", action="store_true", help="skip the plain model (no control) rows")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="comma-separated subset of base,in-context,mosaic,ablation (to run them in parallel)")
     args = parser.parse_args()
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = set(args.methods) - set(METHODS)
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
+    if args.stage == "table":
+        print(_merged_table(args.out))
+        return
 
     train_rows, heldout, args.categories, source = load_config_tables(args.config)
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / "train.parquet"
-    pq.write_table(pa.Table.from_pylist(train_rows), data)
-    controls = {"mosaic": args.out / "mosaic"}
-    if not args.no_ablation:
-        controls["ablation"] = args.out / "ablation"
+    if args.stage in ("train", "all"):  # an eval run beside a training run must not rewrite its input
+        pq.write_table(pa.Table.from_pylist(train_rows), data)
+    controls = {name: args.out / name for name in ("mosaic", "ablation") if name in args.methods}
     timings = {}
     if args.stage in ("train", "all"):
         for name, path in controls.items():
@@ -87,7 +112,8 @@ def main() -> None:
         rng = np.random.default_rng(0)
         start = time.perf_counter()
         sets = eval_sets(heldout, args.categories, args.subsets, args.n_eval, rng)
-        results = evaluate(model, tokenizer, judge, sets, controls, args.new_tokens, not args.no_base)
+        results = evaluate(model, tokenizer, judge, sets, controls, args.new_tokens, "base" in args.methods,
+                           "in-context" in args.methods)
         timings["eval_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
         util = utility(model, tokenizer, heldout, args.categories, controls, args.n_utility, args.max_length, rng)
@@ -95,7 +121,8 @@ def main() -> None:
         summary = {"config": args.config, "data_source": source, "judge": judge_name, "args": {
             k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "utility": util,
             "timings": timings, "results": results}
-        (args.out / "bench.json").write_text(json.dumps(summary, indent=2))
+        name = "bench.json" if set(args.methods) == set(METHODS) else f"bench-{'+'.join(args.methods)}.json"
+        (args.out / name).write_text(json.dumps(summary, indent=2))
         print(f"config={args.config} data={source} judge={judge_name}\n{table(results)}\nutility={util}")
 
 
