@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
@@ -138,20 +137,64 @@ def _peak_rss_mb() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
+def _kept(config: BuildConfig, vocab, found) -> np.ndarray:
+    """Concepts with ≥ 1 positive; the others are reported (and listed in the manifest)."""
+    import polars as pl
+
+    keep = found.n_pos > 0
+    dropped = vocab["name"].filter(pl.Series(~keep)).to_list()
+    if dropped:
+        print(f"[build-dictionary] {len(dropped)} concepts have no stimulus with cosine >= {config.min_similarity} "
+              f"and are dropped, e.g. {dropped[:8]}", flush=True)
+    if not keep.any():
+        raise InputError(f"no concept has a stimulus with cosine >= --min-similarity {config.min_similarity}; "
+                         "lower it or give a larger/more relevant --pool")
+    return keep
+
+
+def _leaders(directions: dict, layers: list[int], names: list[str], threshold: float):
+    """(indices of the cluster leaders, {leader: names merged into it})."""
+    from concepts.directions import merge_duplicates
+
+    stacked = np.concatenate([directions[L] for L in layers], axis=1) / np.sqrt(len(layers))
+    leader = merge_duplicates(stacked, threshold)
+    leaders = np.flatnonzero(leader == np.arange(len(leader)))
+    members = {i: [] for i in leaders}
+    for i, lead in enumerate(leader):
+        if lead != i:
+            members[lead].append(names[i])
+    return leaders, members
+
+
+def _concept_table(kept, leaders, members, labels, scores, found, keep, layer: int):
+    import polars as pl
+
+    n_pos, n_neg = (found.pos_index[keep] >= 0).sum(1), (found.neg_index[keep] >= 0).sum(1)
+    return kept[leaders].select("concept_id", "name", "synset", "gloss", "group").with_columns(
+        pl.Series("label", labels), pl.Series("n_pos", n_pos[leaders].astype(np.int32)),
+        pl.Series("n_neg", n_neg[leaders].astype(np.int32)), pl.Series("layer", [layer] * len(leaders)),
+        pl.Series("merged", [members[i] for i in leaders], dtype=pl.List(pl.Utf8)),
+        pl.Series("harm_score", scores["harm_lexicon"].astype(np.float32)),
+        pl.Series("harm_category", scores["harm_category"]),
+        pl.Series("harm_data_score", scores["harm_data"].astype(np.float32)))
+
+
 def run(config: BuildConfig) -> dict:
     """Build the dictionary into `config.out`; returns the manifest (also written to manifest.json)."""
     import polars as pl
     from transformers import AutoConfig
 
+    from concepts._plot import plot_dictionary
     from concepts.activations import parse_layers
-    from concepts.directions import merge_duplicates
     from concepts.dictionary_io import ConceptDictionary, save_dictionary
     from concepts.retrieve import retrieve
     from concepts.vocab import load_vocabulary
     from curate.models import model_fingerprint, resolve_model_path
 
     timer = _Timer()
-    layers = parse_layers(config.layers, int(AutoConfig.from_pretrained(resolve_model_path(config.model)).num_hidden_layers))
+    num_layers = int(AutoConfig.from_pretrained(resolve_model_path(config.model)).num_hidden_layers)
+    layers = parse_layers(config.layers, num_layers)
+    middle = layers[len(layers) // 2]
     config.out.mkdir(parents=True, exist_ok=True)
     save_config(config, config.out / "build_config.json")
     with timer.phase("vocabulary"):
@@ -165,57 +208,33 @@ def run(config: BuildConfig) -> dict:
                          negatives=config.negatives, candidates=config.candidates, background=config.background,
                          scale=config.scale, min_similarity=config.min_similarity, index=config.index,
                          seed=config.seed)
-    keep = found.n_pos > 0
-    dropped = vocab["name"].filter(pl.Series(~keep)).to_list()
-    if dropped:
-        print(f"[build-dictionary] {len(dropped)} concepts have no stimulus with cosine >= {config.min_similarity} "
-              f"and are dropped, e.g. {dropped[:8]}", flush=True)
-    if not keep.any():
-        raise InputError(f"no concept has a stimulus with cosine >= --min-similarity {config.min_similarity}; "
-                         "lower it or give a larger/more relevant --pool")
-    stimuli = _stimuli_table(vocab, pool, found, keep)
+    keep = _kept(config, vocab, found)
+    kept = vocab.filter(pl.Series(keep))
     with timer.phase("activations"):
         directions, n_stimuli = _directions(config, pool, found, keep, layers)
     with timer.phase("merge"):
-        stacked = np.concatenate([directions[L] for L in layers], axis=1) / np.sqrt(len(layers))
-        leader = merge_duplicates(stacked, config.merge_threshold)
-    kept = vocab.filter(pl.Series(keep))
-    n_pos, n_neg = (found.pos_index[keep] >= 0).sum(1), (found.neg_index[keep] >= 0).sum(1)
-    leaders = np.flatnonzero(leader == np.arange(len(leader)))
-    members = {i: [] for i in leaders}
-    for i, lead in enumerate(leader):
-        if lead != i:
-            members[lead].append(kept["name"][i])
+        leaders, members = _leaders(directions, layers, kept["name"].to_list(), config.merge_threshold)
     with timer.phase("labels"):
         label_vectors = concept_vectors[keep][leaders]
-        if config.clip_model is not None:
+        if config.clip_model is not None:  # labels are scored in MiniLM space whatever the retrieval space
             label_vectors = _embed(config, pl.DataFrame({"id": kept["concept_id"], "text": _query_texts(kept, False)}),
                                    "concepts")[leaders]
         labels, scores = _labels(config, kept[leaders], label_vectors)
-    table = kept[leaders].select("concept_id", "name", "synset", "gloss", "group").with_columns(
-        pl.Series("label", labels), pl.Series("n_pos", n_pos[leaders].astype(np.int32)),
-        pl.Series("n_neg", n_neg[leaders].astype(np.int32)), pl.Series("layer", [layers[len(layers) // 2]] * len(leaders)),
-        pl.Series("merged", [members[i] for i in leaders], dtype=pl.List(pl.Utf8)),
-        pl.Series("harm_score", scores["harm_lexicon"].astype(np.float32)),
-        pl.Series("harm_category", scores["harm_category"]),
-        pl.Series("harm_data_score", scores["harm_data"].astype(np.float32)))
+    table = _concept_table(kept, leaders, members, labels, scores, found, keep, middle)
     atoms = {L: directions[L][leaders] for L in layers}
-    stimuli = stimuli.filter(pl.col("concept_id").is_in(table["concept_id"].to_list()))
-    counts = {label: int((labels == label).sum()) for label in ("desirable", "undesirable", "neutral")}
+    stimuli = _stimuli_table(vocab, pool, found, keep).filter(pl.col("concept_id").is_in(table["concept_id"].to_list()))
+    dropped = vocab["name"].filter(pl.Series(~keep)).to_list()
     manifest = {
-        "model": config.model, "model_fingerprint": model_fingerprint(config.model), "pooling": "mean",
+        "model": config.model, "model_fingerprint": model_fingerprint(config.model), "pooling": "mean-after-first-token",
         "retrieval_model": config.clip_model or config.retrieval_model, "pool": config.pool, "pool_size": pool.height,
         "index": found.index_kind, "vocabulary": vocab.height, "dropped_no_stimuli": len(dropped),
-        "dropped_examples": dropped[:50], "merged": int(len(leader) - len(leaders)), "n_concepts": len(leaders),
-        "unique_stimuli": n_stimuli, "labels": counts, "timings_s": dict(timer), "peak_rss_mb": _peak_rss_mb(),
+        "dropped_examples": dropped[:50], "merged": int(keep.sum() - len(leaders)), "n_concepts": len(leaders),
+        "unique_stimuli": n_stimuli, "labels": {k: int((labels == k).sum()) for k in ("desirable", "undesirable", "neutral")},
+        "timings_s": dict(timer), "peak_rss_mb": _peak_rss_mb(),
         "distance": "sqrt(-(ln s_img + ln s_txt))" if config.clip_model else "sqrt(-ln s_txt)",
     }
-    dictionary = ConceptDictionary(layers=layers, atoms={L: _tensor(a) for L, a in atoms.items()}, concepts=table,
-                                   manifest=manifest)
-    save_dictionary(dictionary, config.out, stimuli=stimuli)
-    from concepts._plot import plot_dictionary
-
-    middle = layers[len(layers) // 2]
+    save_dictionary(ConceptDictionary(layers=layers, atoms={L: _tensor(a) for L, a in atoms.items()}, concepts=table,
+                                      manifest=manifest), config.out, stimuli=stimuli)
     plot_dictionary(atoms[middle], labels.tolist(), table["name"].to_list(), config.out / "dictionary.png",
                     f"{len(leaders)} concept directions, {config.model} layer {middle}")
     return json.loads((config.out / "manifest.json").read_text())
