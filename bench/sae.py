@@ -28,9 +28,12 @@ from bench._sae_data import build_activations  # noqa: E402
 CURATE = str(Path(sys.executable).with_name("curate"))
 
 
-def _sh(command: list[str]) -> None:
+def _sh(command: list[str], threads: int | None = None) -> None:
+    import os
+
     print("$ " + " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    subprocess.run(command, check=True, env=env)
 
 
 def build_dictionary(work: Path, layer: int) -> Path:
@@ -102,7 +105,7 @@ def evaluate_steering(work: Path, sae_dir: Path, dictionary: Path, args) -> dict
     for index, (name, extra) in enumerate(variants.items()):
         out = work / f"eval-{index}"
         if not (out / "summary.json").exists():
-            _sh([CURATE, "eval", *common, *extra, "--out", str(out), "--overwrite"])
+            _sh([CURATE, "eval", *common, *extra, "--out", str(out), "--overwrite"], args.threads)
         summary = json.loads((out / "summary.json").read_text())
         results[name] = {"harmful_refused": summary["harmful"]["overall"]["rate"] if "overall" in summary["harmful"]
                          else summary["harmful"].get("rate"), "nll": summary["nll"], "summary": str(out / "summary.json")}
@@ -132,7 +135,7 @@ def main() -> None:
     started = time.perf_counter()
     acts, held = build_activations(work, args.layer) if "data" in stages else (
         work / f"acts-train-l{args.layer}", work / f"acts-heldout-l{args.layer}")
-    dictionary = build_dictionary(work, args.layer)
+    dictionary = build_dictionary(work, args.layer) if "dict" in stages else work / f"dict-l{args.layer}"
     if "init" in stages:
         results["init"] = compare_inits(work, acts, held, dictionary, args)
         print(json.dumps(results["init"], indent=2), flush=True)

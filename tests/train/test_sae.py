@@ -13,7 +13,7 @@ from train.sae import SAEConfig, run
 from train.sae_data import open_activations
 from train.sae_fit import FitOptions, fit
 from train.sae_metrics import DeadLatents, evaluate
-from train.sae_model import SAEShape, SparseAutoencoder, load_sae, save_sae
+from train.sae_model import ENCODER_INIT_SCALE, SAEShape, SparseAutoencoder, load_sae, save_sae
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def test_dictionary_init_places_concepts_first(planted, tmp_path):
     source = open_activations(config.activations)
     sae = _build(config, source, 1, torch.as_tensor(atoms[:8]), "cpu")
     assert torch.allclose(sae.W_dec[:8], torch.as_tensor(atoms[:8]), atol=1e-6)
-    assert torch.allclose(sae.W_enc[:8], torch.as_tensor(atoms[:8]), atol=1e-6)
+    assert torch.allclose(sae.W_enc[:8], torch.as_tensor(atoms[:8]) * ENCODER_INIT_SCALE, atol=1e-6)
     assert not torch.allclose(sae.W_dec[8:16], torch.as_tensor(atoms[8:16]), atol=0.1)
     # a fresh dictionary-initialised SAE already explains the planted data better than a random one
     x = open_activations(folder / "held").sample(1000)
