@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--expansion", type=int, default=4)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--eta", type=float, default=0.3)
+    parser.add_argument("--eta", type=float, default=0.2)
     parser.add_argument("--peer-steps", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-limit", type=int, default=100)

@@ -70,7 +70,7 @@ class SAEConfig:
     """Held-out per-token activations (same model and layer) for the final FVU / L0 / dead figures."""
     eval_tokens: int = 50_000
     """At most this many held-out tokens are scored."""
-    eta: float = 0.3
+    eta: float = 0.2
     """Annotation threshold: an atom is undesirable/desirable when its cosine to that centroid is >= eta."""
     checkpoint_every: int = 200
     """Save a resumable checkpoint every N steps (0 = never); a rerun continues from it."""

@@ -31,7 +31,7 @@ def _cosines(rows: torch.Tensor, centroid: torch.Tensor | None) -> torch.Tensor:
     return rows @ centroid if centroid is not None else torch.full((len(rows),), float("nan"))
 
 
-def annotate_atoms(decoder: torch.Tensor, dictionary, layer: int, eta: float = 0.3, num_dictionary_atoms: int = 0):
+def annotate_atoms(decoder: torch.Tensor, dictionary, layer: int, eta: float = 0.2, num_dictionary_atoms: int = 0):
     """A polars table, one row per SAE atom: atom, nearest concept (id, name, label, cosine), the cosines to
     the undesirable and desirable centroids, `label`, and `from_dictionary` (initialised from a concept)."""
     import polars as pl
