@@ -80,7 +80,9 @@ def main() -> None:
     stages = set(args.stages.split(","))
     from _daco_pool import write_bench_pool
 
-    results: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "args": vars(args)}
+    saved = args.work / "results.json"
+    results: dict = json.loads(saved.read_text()) if saved.is_file() else {}  # stages run earlier are kept
+    results.update({"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "args": vars(args)})
     pool = write_bench_pool(args.work / "pool.parquet", args.num_concepts, args.extra_pool)
     folder = _build(args, pool) if "build" in stages or "steered" in stages else args.work / "dict"
     results["build"] = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").is_file() else None
@@ -91,7 +93,9 @@ def main() -> None:
         results["steered"] = _eval(args, f"eval-steered-k{args.steer_k}-s{args.strength:g}", folder)
     if "speed" in stages:
         results["speed"] = _speed(args, folder)
-    (args.work / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    from curate.config import atomic_write_text
+
+    atomic_write_text(saved, json.dumps(results, indent=2, default=str))
     for stage in ("plain", "steered"):
         if stage in results:
             s = results[stage]
