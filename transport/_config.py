@@ -56,6 +56,9 @@ class SOTConfig:
     """Sinkhorn iterations per outer step at most (warm-started)."""
     inner_tol: float = 1e-4
     """Sinkhorn L1 anchor-marginal tolerance per outer step."""
+    anderson: int = 5
+    """Anderson-acceleration memory of the inner Sinkhorn (0 = plain iterations); removes the slow per-cluster mass
+    modes of the semi-relaxed (sparse) problem."""
     keep_fraction: float | None = None
     """Top-K selection as a fraction of rows (default 0.9 when --top-k is not given)."""
     top_k: int | None = None
@@ -94,6 +97,8 @@ class SOTConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
+        if self.anderson < 0:
+            raise ConfigError(f"--anderson must be ≥ 0 (got {self.anderson}); 0 turns the acceleration off")
         if self.tau < 0 or self.beta < 0:
             raise ConfigError(f"--tau and --beta must be ≥ 0 (got tau={self.tau}, beta={self.beta})")
         if self.rho is not None and not self.rho > 0:

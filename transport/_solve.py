@@ -85,8 +85,8 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
     prepared = time.perf_counter() - start
     res = push_pull(kernels[0], kernels[1], masses[0], masses[1], beta=config.beta, tau=config.tau, eta=config.eta,
                     rho=rho, max_outer=config.max_outer, tol=config.tol, inner_max_iter=config.inner_max_iter,
-                    inner_tol=config.inner_tol,
-                    adaptive=config.step_rule == "adaptive", dtype=dtype, device=device, progress=config.progress)
+                    inner_tol=config.inner_tol, adaptive=config.step_rule == "adaptive", anderson=config.anderson,
+                    dtype=dtype, device=device, progress=config.progress)
     info = {"solver": "dask" if config.dask else solver, "rho": rho, "prepare_seconds": prepared,
             "anchors": [None if b is None else len(b) for b in masses]}
     return res, info

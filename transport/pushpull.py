@@ -42,11 +42,12 @@ class PushPullResult:
     final_eta: float = 0.0
 
 
-def _solve(kernel, w, b, state, g, rho, inner_max_iter, inner_tol):
+def _solve(kernel, w, b, state, g, rho, inner_max_iter, inner_tol, anderson):
     """One warm-started Sinkhorn solve; (f, value, iterations, error, state, g) with zeros for a missing side."""
     if kernel is None:
         return torch.zeros_like(w), 0.0, 0, 0.0, None, None
-    res = sinkhorn_kernel(kernel, w, b, rho=rho, g0=g, state=state, max_iter=inner_max_iter, tol=inner_tol, warn=False)
+    res = sinkhorn_kernel(kernel, w, b, rho=rho, g0=g, state=state, max_iter=inner_max_iter, tol=inner_tol,
+                          anderson=anderson, warn=False)
     return res.f, res.value, res.iterations, res.marginal_error, res.state, res.g
 
 
@@ -72,8 +73,9 @@ def _step(point: _Point, eta: float, beta: float, tau: float) -> torch.Tensor:
     """Mirror-descent (exponentiated-gradient) step from `point`: new log-weights, renormalised."""
     n = point.log_w.shape[0]
     grad = point.f_s - beta * point.f_h + tau * (point.log_w + math.log(n) + 1.0)
-    # floor keeps every weight representable (float32 exp underflows below ~1e-38)
-    return torch.log_softmax(point.log_w - eta * grad, dim=0).clamp_min(-80.0)
+    # floor: a weight below e^−30 (≈ 1e−13) of the uniform weight is zero for any use, and the floor keeps
+    # a_i·K̃_ij representable in float32 so the scaling-domain Sinkhorn never loses a column to underflow
+    return torch.log_softmax(point.log_w - eta * grad, dim=0).clamp_min(-math.log(n) - 30.0)
 
 
 def push_pull(
@@ -86,20 +88,23 @@ def push_pull(
     tau: float = 0.1,
     eta: float = 0.5,
     rho: float | None = None,
+    push_rho: float | None | str = "same",
     max_outer: int = 50,
     tol: float = 1e-5,
     inner_max_iter: int = 100,
     inner_tol: float = 1e-4,
     adaptive: bool = True,
+    anderson: int = 5,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> PushPullResult:
     """Run the mirror-descent learner; see the module docstring. Kernels must share n; b_* are anchor masses.
 
-    adaptive=True: a step that raises J is rejected and retried with half the step; an accepted step grows the
-    step by 1.5 up to eta·tau = 1 (the undamped fixed-point step). The accepted trace is monotone, so the period-2
+    adaptive=True: a step that raises J is rejected and retried with half the step (which also becomes the cap);
+    an accepted step grows the step by 1.5 up to eta·tau = 1 (the undamped fixed-point step). The accepted trace is monotone, so the period-2
     oscillation of a fixed large step cannot happen. adaptive=False: the fixed step eta (METHODS.md as written).
+    anderson: memory of the Anderson acceleration of each inner Sinkhorn (0 = plain iterations).
     """
     from tqdm.auto import tqdm
 
@@ -113,20 +118,24 @@ def push_pull(
     log_w = torch.full((n,), -math.log(n), dtype=dtype, device=device)
     bs = None if b_safe is None else b_safe.to(dtype=dtype, device=device)
     bh = None if b_harm is None else b_harm.to(dtype=dtype, device=device)
+    rho_h = rho if push_rho == "same" else push_rho
     push_beta = beta if pull is not None else 1.0  # push-only: J = −OT_H + tau·KL
     states, gs = [None, None], [None, None]
     trace, inner, converged, rejected, best = [], [], False, 0, None
     bar = tqdm(range(max_outer), desc="SOT mirror descent", disable=not progress, leave=False)
     for _ in bar:
         w = torch.exp(log_w)
-        f_s, v_s, it_s, e_s, states[0], gs[0] = _solve(pull, w, bs, states[0], gs[0], rho, inner_max_iter, inner_tol)
-        f_h, v_h, it_h, e_h, states[1], gs[1] = _solve(push, w, bh, states[1], gs[1], rho, inner_max_iter, inner_tol)
+        f_s, v_s, it_s, e_s, states[0], gs[0] = _solve(pull, w, bs, states[0], gs[0], rho, inner_max_iter, inner_tol,
+                                                        anderson)
+        f_h, v_h, it_h, e_h, states[1], gs[1] = _solve(push, w, bh, states[1], gs[1], rho_h, inner_max_iter, inner_tol,
+                                                        anderson)
         inner.append((it_s, it_h))
         point = _Point(log_w, f_s - f_s.mean(), f_h - f_h.mean(), objective(v_s, v_h, log_w, push_beta, tau),
                        (e_s, e_h))
         if adaptive and best is not None and point.value > best.value + 1e-12 * abs(best.value):
             rejected += 1
             eta *= 0.5
+            eta_max = eta  # growing back to a step that failed would only fail again
             if eta * max(tau, 1e-12) < 1e-6:
                 break  # no descent direction left at this inner accuracy: keep the best point
         else:
