@@ -58,7 +58,8 @@ def one_size(n: int, args) -> dict:
     return {"n": n, "seconds": total, "prepare_seconds": info["prepare_seconds"], "solve_seconds": result.seconds,
             "generate_seconds": generated, "outer_iterations": result.outer_iterations,
             "inner_iterations": int(sum(a + b for a, b in result.inner_iterations)), "converged": result.converged,
-            "auroc": float(roc_auc_score(labels, -result.weights)),
+            "auroc": float(roc_auc_score(labels, -result.weights)), "rho": info["rho"], "push_rho": info["push_rho"],
+            "torch_threads": torch.get_num_threads(),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 

@@ -47,7 +47,11 @@ class SOTConfig:
     """adaptive: reject a step that raises J and halve eta (the accepted objective trace is monotone, no period-2
     oscillation); fixed: constant eta (with eta·tau ≥ 0.1 J oscillated with period 2)."""
     rho: float | None = None
-    """Semi-relaxed anchor marginal penalty (KL); None = balanced (dense/stream) and 1.0 for the sparse solver."""
+    """Semi-relaxed safe-anchor marginal penalty (KL) of the pull problem; None = balanced (dense/stream) and 0.1 for
+    the sparse solver (a kNN graph rarely admits a balanced plan; 0.1 measured best, see docs/sot.md)."""
+    push_rho: float | None = None
+    """Semi-relaxed harmful-marginal penalty of the push problem; None = balanced (dense/stream) and 0.1 for sparse.
+    Kept small: a relaxed push marginal enters J as −beta·rho·KL(q_H ‖ b_H), a reward for concentrating weights."""
     max_outer: int = 60
     """Maximum mirror-descent steps."""
     tol: float = 1e-5
@@ -101,8 +105,9 @@ class SOTConfig:
             raise ConfigError(f"--anderson must be ≥ 0 (got {self.anderson}); 0 turns the acceleration off")
         if self.tau < 0 or self.beta < 0:
             raise ConfigError(f"--tau and --beta must be ≥ 0 (got tau={self.tau}, beta={self.beta})")
-        if self.rho is not None and not self.rho > 0:
-            raise ConfigError(f"--rho must be > 0 (got {self.rho}); leave it unset for balanced OT")
+        for name, value in (("rho", self.rho), ("push-rho", self.push_rho)):
+            if value is not None and not value > 0:
+                raise ConfigError(f"--{name} must be > 0 (got {value}); leave it unset for balanced OT")
         if self.keep_fraction is not None and self.top_k is not None:
             raise ConfigError("--keep-fraction and --top-k are exclusive; give one")
         if self.keep_fraction is not None and not 0 < self.keep_fraction <= 1:

@@ -73,7 +73,9 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     use_pull, use_push = config.method in ("sot", "pull-only"), config.method in ("sot", "push-only")
     solver = choose_solver(config, n, max(len(safe), len(harmful)), device)
-    rho = config.rho if config.rho is not None or solver != "sparse" else 1.0
+    sparse = solver == "sparse" and config.dask is None
+    rho = config.rho if config.rho is not None or not sparse else 0.1
+    push_rho = config.push_rho if config.push_rho is not None or not sparse else 0.1
     kernels, masses = [], []
     for used, y in ((use_pull, safe), (use_push, harmful)):
         if not used:
@@ -84,9 +86,9 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
         masses.append(torch.from_numpy(b))
     prepared = time.perf_counter() - start
     res = push_pull(kernels[0], kernels[1], masses[0], masses[1], beta=config.beta, tau=config.tau, eta=config.eta,
-                    rho=rho, max_outer=config.max_outer, tol=config.tol, inner_max_iter=config.inner_max_iter,
+                    rho=rho, push_rho=push_rho, max_outer=config.max_outer, tol=config.tol, inner_max_iter=config.inner_max_iter,
                     inner_tol=config.inner_tol, adaptive=config.step_rule == "adaptive", anderson=config.anderson,
                     dtype=dtype, device=device, progress=config.progress)
-    info = {"solver": "dask" if config.dask else solver, "rho": rho, "prepare_seconds": prepared,
-            "anchors": [None if b is None else len(b) for b in masses]}
+    info = {"solver": "dask" if config.dask else solver, "rho": rho, "push_rho": push_rho,
+            "prepare_seconds": prepared, "anchors": [None if b is None else len(b) for b in masses]}
     return res, info

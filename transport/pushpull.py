@@ -104,7 +104,8 @@ def push_pull(
     adaptive=True: a step that raises J is rejected and retried with half the step (which also becomes the cap);
     an accepted step grows the step by 1.5 up to eta·tau = 1 (the undamped fixed-point step). The accepted trace is monotone, so the period-2
     oscillation of a fixed large step cannot happen. adaptive=False: the fixed step eta (METHODS.md as written).
-    anderson: memory of the Anderson acceleration of each inner Sinkhorn (0 = plain iterations).
+    anderson: memory of the Anderson acceleration of each inner Sinkhorn (0 = plain iterations). rho applies to the
+    pull problem and, unless push_rho is given (a number or None = balanced), to the push problem too.
     """
     from tqdm.auto import tqdm
 

@@ -37,7 +37,7 @@ def test_sparse_solver_and_same_seed_identical(tmp_path):
     cfg = _cfg(tmp_path, solver="sparse", knn=8, anchor_clusters=20, seed=3)
     a, info = solve_weights(x, s, h, cfg, torch.device("cpu"))
     b, _ = solve_weights(x, s, h, cfg, torch.device("cpu"))
-    assert info["solver"] == "sparse" and info["anchors"] == [20, 20] and info["rho"] == 1.0
+    assert info["solver"] == "sparse" and info["anchors"] == [20, 20] and info["rho"] == 0.1 and info["push_rho"] == 0.1
     assert np.array_equal(a.weights, b.weights)
     assert a.weights[harmful].mean() < 0.5 * a.weights[~harmful].mean()
 
