@@ -2,9 +2,8 @@
 
 For every (split, features, method): AUROC of −sot_weight against is_harmful, precision among the lowest-weighted
 rows at the contamination rate, and solver runtime. Anchors are registry:safe-anchor (pull) and
-registry:harmful-reference (push), which share no rows with the corpora. Embeddings are MiniLM (mean-pooled, unit)
-and cached under --work. While the dataset registry is not installed, the same real source files are split the
-way the registry does (bench/_sot_e2e_data.py) and the run says so.
+registry:harmful-reference (push), which share no rows with the corpora. Embeddings are MiniLM (mean-pooled, unit),
+computed by the embed stage through `transport._features` and cached exactly as `curate sot-weight` caches them.
 
     .venv/bin/python bench/sot_quality.py --work runs/sot_quality
 """
@@ -12,7 +11,6 @@ way the registry does (bench/_sot_e2e_data.py) and the run says so.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -23,53 +21,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 METHODS = ("sot", "heuristic", "pull-only", "push-only", "uniform")
-TEMPLATES = {"joint": ("{prompt}\n{response}",), "response": ("{response}",), "pair": ("{prompt}", "{response}")}
 WORK = Path("runs/sot_quality")
 
 
-def tables(name: str):
-    """(table, source): registry when installed; the hard split is built from the fallback tables otherwise."""
-    import pyarrow as pa
+def _features(name: str, kind: str):
+    """Unit features of a registry set through the sot-weight pipeline's embedding stage (cached like the CLI)."""
+    from transport._config import SOTConfig
+    from transport._features import load_features
+    from transport.pipeline import _clean
 
-    from bench._sot_e2e_data import REFUSALS, _bucket, load
-
-    if name != "contaminated-sft-hard":
-        return load(name)
-    try:
-        return load(name)
-    except KeyError:
-        soft, source = load("contaminated-sft")
-        rows = soft.to_pylist()
-        harmful = [r for r in rows if r["is_harmful"]]
-        refused = [dict(r, id=r["id"] + "-refusal", response=REFUSALS[_bucket(r["prompt"], len(REFUSALS))],
-                        is_harmful=False) for r in harmful]
-        return pa.Table.from_pylist(rows + refused), source
-
-
-def features(name: str, kind: str) -> np.ndarray:
-    """Unit [n, d·k] features of a registry set (k = 1, or 2 for pair), cached as .npy."""
-    from curate.evaluation.judge import encode_texts
-
-    table, _ = tables(name)
-    rows = table.to_pylist()
-    parts = []
-    for template in TEMPLATES[kind]:
-        key = hashlib.sha256(json.dumps([name, template, [r["id"] for r in rows]]).encode()).hexdigest()[:16]
-        cache = WORK / "cache" / f"{name}-{key}.npy"
-        if not cache.exists():
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            texts = [template.format(prompt=r["prompt"] or "", response=r.get("response") or "") for r in rows]
-            np.save(cache, encode_texts(texts))
-        parts.append(np.load(cache))
-    x = np.concatenate(parts, axis=1)
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    config = SOTConfig(out=WORK / "unused.parquet", features=kind, progress=False)
+    loaded = load_features(f"registry:{name}", config)
+    return _clean(loaded, name, "fail")[0], loaded.table
 
 
 def embed_sets(corpus: str, kind: str):
-    """(corpus, safe, harmful features, is_harmful labels)."""
-    table, _ = tables(corpus)
+    """(corpus, safe, harmful features, is_harmful labels), embedded by `embed/` exactly as `curate sot-weight`."""
+    x, table = _features(corpus, kind)
     labels = np.asarray(table.column("is_harmful").to_pylist(), dtype=bool)
-    return (features(corpus, kind), features("safe-anchor", kind), features("harmful-reference", kind), labels)
+    return x, _features("safe-anchor", kind)[0], _features("harmful-reference", kind)[0], labels
 
 
 def evaluate(corpus: str, kind: str, overrides: dict) -> list[dict]:
@@ -96,6 +66,8 @@ def evaluate(corpus: str, kind: str, overrides: dict) -> list[dict]:
 
 
 def main() -> None:
+    import torch
+
     global WORK
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=WORK)
@@ -105,7 +77,8 @@ def main() -> None:
     args = parser.parse_args()
     WORK = args.work
     overrides = {k: float(v) for k, v in (s.split("=", 1) for s in args.set)}
-    print(json.dumps({"data_source": tables("contaminated-sft")[1], "overrides": overrides}))
+    print(json.dumps({"data_source": "registry", "overrides": overrides, "torch_threads": torch.get_num_threads()}))
+    WORK.mkdir(parents=True, exist_ok=True)
     rows = [r for split in args.splits for kind in args.features for r in evaluate(split, kind, overrides)]
     print("\n| split | features | method | AUROC | precision@rate | seconds |\n|---|---|---|---|---|---|")
     for r in rows:

@@ -36,7 +36,7 @@ def minilm(n: int, m: int, seed: int = 0):
     """MiniLM 'pair' features of the registry corpus and anchors (first n / m rows after a seeded shuffle)."""
     from bench.sot_quality import embed_sets
 
-    x, safe, harm, _ = embed_sets("registry:contaminated-sft", "pair")
+    x, safe, harm, _ = embed_sets("contaminated-sft", "pair")
     rng = np.random.default_rng(seed)
     pick = lambda a, k: a[rng.permutation(len(a))[: min(k, len(a))]]  # noqa: E731
     return pick(x, n), pick(safe, m), pick(harm, m)
@@ -92,10 +92,13 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.05)
     parser.add_argument("--inner-iter", type=int, default=1000)
     parser.add_argument("--inner-tol", type=float, default=1e-4)
+    parser.add_argument("--step-rule", choices=["fixed", "adaptive"], default="fixed",
+                        help="ours: fixed = the same eta steps POT takes (like for like); adaptive = our default")
     args = parser.parse_args()
     x, safe, harm = (synthetic if args.data == "synthetic" else minilm)(args.n, args.m)
     config = SOTConfig(out=Path("unused.parquet"), solver="dense", eps=args.eps, max_outer=args.outer, tol=0.0,
-                       inner_max_iter=args.inner_iter, inner_tol=args.inner_tol, progress=False)
+                       inner_max_iter=args.inner_iter, inner_tol=args.inner_tol, step_rule=args.step_rule,
+                       progress=False)
     start = time.perf_counter()
     ours, _ = solve_weights(x, safe, harm, config, torch.device("cpu"))
     t_ours = time.perf_counter() - start
@@ -108,7 +111,8 @@ def main() -> None:
     print(json.dumps({"n": len(x), "m": [len(safe), len(harm)], "data": args.data, "outer": args.outer,
                       "eps": config.eps, "beta": config.beta, "tau": config.tau, "eta": config.eta,
                       "seconds_sot": round(t_ours, 2), "seconds_pot": round(t_pot, 2),
-                      "speedup": round(t_pot / t_ours, 2), "objective_sot": j_ours, "objective_pot": j_pot,
+                      "speedup": round(t_pot / t_ours, 2), "step_rule": args.step_rule,
+                      "torch_threads": torch.get_num_threads(), "objective_sot": j_ours, "objective_pot": j_pot,
                       "objective_rel_diff": abs(j_ours - j_pot) / abs(j_pot),
                       "inner_iterations_sot": int(sum(a + b for a, b in ours.inner_iterations))}))
 
