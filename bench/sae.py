@@ -93,21 +93,36 @@ def compare_peer(acts: Path, held: Path, args) -> dict:
             "width": width, "k": args.k}
 
 
+def _sae_with_gamma(sae_dir: Path, gamma: float) -> Path:
+    """The SAE folder (γ = 0) or a copy whose steering.json sets γ, so `curate eval --steer` picks it up."""
+    if gamma == 0:
+        (sae_dir / "steering.json").write_text(json.dumps({"gamma": 0.0}) + "\n")
+        return sae_dir
+    copy = sae_dir.with_name(f"{sae_dir.name}-gamma{gamma:g}")
+    copy.mkdir(exist_ok=True)
+    for name in ("sae.safetensors", "sae.json", "annotations.parquet"):
+        (copy / name).write_bytes((sae_dir / name).read_bytes())
+    (copy / "steering.json").write_text(json.dumps({"gamma": gamma}) + "\n")
+    return copy
+
+
 def evaluate_steering(work: Path, sae_dir: Path, dictionary: Path, args) -> dict:
-    """`curate eval` three ways on the same held-out prompts."""
+    """`curate eval` on the same held-out prompts: no steering, SAE steering (each γ), sparse-coding steering."""
     common = ["--prompts", "registry:harmful-prompts:heldout", "--nll-data", "registry:benign-qa:heldout",
               "--limit", str(args.eval_limit), "--max-new-tokens", str(args.max_new_tokens), "--batch-size", "16"]
-    variants = {"no steering": [], f"SAE steering (gamma {args.gamma})": ["--steer", str(sae_dir)],
-                "sparse-coding steering (dictionary)": ["--steer", str(dictionary)]}
-    (sae_dir / "steering.json").write_text(json.dumps({"gamma": args.gamma}) + "\n")
+    gammas = [float(g) for g in str(args.gamma).split(",")]
+    variants = {"no steering": (0, []), "sparse-coding steering (dictionary)": (2, ["--steer", str(dictionary)])}
+    for index, gamma in enumerate(gammas):
+        variants[f"SAE steering (gamma {gamma:g})"] = (1 if index == 0 else 2 + index,
+                                                       ["--steer", str(_sae_with_gamma(sae_dir, gamma))])
     results = {}
-    for index, (name, extra) in enumerate(variants.items()):
+    for name, (index, extra) in variants.items():
         out = work / f"eval-{index}"
         if not (out / "summary.json").exists():
             _sh([CURATE, "eval", *common, *extra, "--out", str(out), "--overwrite"], args.threads)
         summary = json.loads((out / "summary.json").read_text())
-        results[name] = {"harmful_refused": summary["harmful"]["overall"]["rate"] if "overall" in summary["harmful"]
-                         else summary["harmful"].get("rate"), "nll": summary["nll"], "summary": str(out / "summary.json")}
+        results[name] = {"harmful_refused": summary["harmful"]["rate"], "nll": summary["nll"],
+                         "seconds": summary["seconds"], "summary": str(out / "summary.json")}
     return results
 
 
@@ -124,7 +139,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eval-limit", type=int, default=100)
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--gamma", type=float, default=0.0)
+    parser.add_argument("--gamma", default="0,2", help="comma-separated γ values for SAE steering")
     parser.add_argument("--stages", default="data,dict,init,peer,steer")
     args = parser.parse_args()
     stages = set(args.stages.split(","))
