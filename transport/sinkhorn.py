@@ -117,7 +117,8 @@ class _Anderson:
         residuals = torch.stack([g - x for x, g in zip(self.xs, self.gs)], dim=1).double()  # [m, k+1]
         d_res, d_g = residuals.diff(dim=1), torch.stack(self.gs, dim=1).double().diff(dim=1)
         gram = d_res.T @ d_res
-        gram += 1e-10 * gram.diagonal().max().clamp_min(1e-30) * torch.eye(gram.shape[0], dtype=gram.dtype)
+        gram += 1e-10 * gram.diagonal().max().clamp_min(1e-30) * torch.eye(gram.shape[0], dtype=gram.dtype,
+                                                                            device=gram.device)
         gamma = torch.linalg.solve(gram, d_res.T @ residuals[:, -1])
         return (gx.double() - d_g @ gamma).to(gx.dtype)
 
