@@ -44,8 +44,9 @@ class SAEConfig:
     """Active latents per token (topk, batchtopk)."""
     expansion: int = 8
     """Latents = expansion x activation dimension."""
-    init: Literal["dictionary", "random"] = "dictionary"
-    """dictionary = the K concept directions are the first K decoder rows (encoder = transpose), the rest random."""
+    init: Literal["dictionary", "random"] | None = None
+    """dictionary = the K concept directions are the first K decoder rows (encoder = transpose), the rest random;
+    default: dictionary when --dictionary is given, else random."""
     steps: int = 2000
     """Optimiser steps."""
     batch_size: int = 1024
@@ -84,6 +85,8 @@ class SAEConfig:
     """Replace a finished SAE in --out instead of refusing."""
 
     def __post_init__(self) -> None:
+        if self.init is None:
+            object.__setattr__(self, "init", "dictionary" if self.dictionary is not None else "random")
         for name in ("k", "expansion", "steps", "batch_size", "buffer_rows", "eval_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")

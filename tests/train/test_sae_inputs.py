@@ -82,7 +82,9 @@ def test_incomplete_shards_and_missing_folder(acts, tmp_path):
 
 def test_option_checks():
     with pytest.raises(ConfigError, match="--init dictionary needs --dictionary"):
-        SAEConfig(activations="a", out="o")
+        SAEConfig(activations="a", out="o", init="dictionary")
+    assert SAEConfig(activations="a", out="o").init == "random"
+    assert SAEConfig(activations="a", out="o", dictionary="d").init == "dictionary"
     with pytest.raises(ConfigError, match="--k 0"):
         SAEConfig(activations="a", out="o", init="random", k=0)
     with pytest.raises(ConfigError, match="--buffer-rows 10 is below --batch-size 64"):
