@@ -88,5 +88,6 @@ def run(config: SOTConfig) -> dict:
     timings["total"] = time.perf_counter() - start
     save_config(config, out.with_suffix(".json"), summary=summary, solver=info, objective=result.objective,
                 converged=result.converged, outer_iterations=result.outer_iterations,
-                inner_iterations=result.inner_iterations, marginal_error=list(result.marginal_error), timings=timings)
+                inner_iterations=result.inner_iterations, marginal_error=list(result.marginal_error),
+                rejected_steps=result.rejected_steps, final_eta=result.final_eta, timings=timings)
     return summary
