@@ -1,6 +1,7 @@
 """Weight columns for the SOT end-to-end experiment, from `curate sot-weight` (SOT and the NN heuristic).
 
-While the embed package is absent, `curate sot-weight` cannot embed; the fallback then calls the SOT engineer's
+The command is `curate sot-weight --data ft.parquet --safe … --harmful … --method M --out weights_M.parquet`.
+Only if it fails (e.g. an install without the embed package) does the fallback call the SOT engineer's
 solver (`transport._solve.solve_weights`, same config defaults) on MiniLM "pair" features computed here the way
 transport/_features.py defines them (prompt and response embedded separately, concatenated, unit-normalised).
 results.json records which path produced the weights.
