@@ -45,7 +45,6 @@ def _clean(features: Features, name: str, on_error: str) -> tuple[np.ndarray, np
 def run(config: SOTConfig) -> dict:
     """Weight the corpus; returns the summary also written to OUT.json."""
     import pyarrow as pa
-    import torch
 
     from curate.device import resolve_device
 
