@@ -43,7 +43,7 @@ def _page_sentences(path: Path) -> tuple[str, list[str]] | None:
     """(command, its NAME summary + the prose sentences of its other sections) of one page, or None."""
     import gzip
 
-    from curate.datasets._roff import _plain, _sections, parse_man_page
+    from curate.datasets._roff import _paragraphs, _sections, parse_man_page
 
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
@@ -53,15 +53,9 @@ def _page_sentences(path: Path) -> tuple[str, list[str]] | None:
     page = parse_man_page(source)
     if page is None:
         return None
-    paragraphs, buffer = [], []
     sections = _sections(source)
     lines = [line for title, body in sections.items() if title not in _SKIP_SECTIONS for line in body + [""]]
-    for line in lines + [""]:
-        if line.strip():
-            buffer.append(line)
-        elif buffer:
-            paragraphs.append(_plain(" ".join(buffer)))
-            buffer = []
+    paragraphs = _paragraphs(lines)
     sentences = [s.strip() for p in paragraphs for s in _SENTENCE_SPLIT.split(p)]
     return page["command"], [page["summary"]] + [s for s in sentences if 20 <= len(s) <= 400]
 

@@ -15,22 +15,15 @@ VOCAB_COLUMNS = ("concept_id", "name", "synset", "gloss", "group")
 
 def _noun_synsets() -> list[dict]:
     """Every noun synset: offset, lemmas, topic, definition, sense-tagged count (file order)."""
-    from curate.datasets._wordnet import NOUN_TOPICS, _parse_gloss, _synset_counts, wordnet_dir
+    from curate.datasets._wordnet import NOUN_TOPICS, _parse_gloss, iter_noun_lines
 
-    folder = wordnet_dir()
-    counts = _synset_counts(folder)
     synsets = []
-    with open(folder / "data.noun", encoding="utf-8") as lines:
-        for line in lines:
-            if line.startswith("  ") or "|" not in line:
-                continue  # licence header
-            head, gloss = line.split("|", 1)
-            fields = head.split()
-            offset, n_words = int(fields[0]), int(fields[3], 16)
-            lemmas = [re.sub(r"\(\w+\)$", "", w).replace("_", " ") for w in fields[4:4 + 2 * n_words:2]]
-            definition, _ = _parse_gloss(gloss)
-            synsets.append({"offset": offset, "lemmas": lemmas, "topic": NOUN_TOPICS.get(int(fields[1]), "tops"),
-                            "definition": definition, "count": counts.get(offset, 0)})
+    for fields, gloss, count in iter_noun_lines():
+        n_words = int(fields[3], 16)
+        lemmas = [re.sub(r"\(\w+\)$", "", w).replace("_", " ") for w in fields[4:4 + 2 * n_words:2]]
+        definition, _ = _parse_gloss(gloss)
+        synsets.append({"offset": int(fields[0]), "lemmas": lemmas, "topic": NOUN_TOPICS.get(int(fields[1]), "tops"),
+                        "definition": definition, "count": count})
     return synsets
 
 

@@ -73,7 +73,8 @@ def _sections(source: str) -> dict[str, list[str]]:
     return sections
 
 
-def _first_paragraph_sentences(lines: list[str], max_sentences: int) -> str:
+def _paragraphs(lines: list[str]) -> list[str]:
+    """Plain-text paragraphs of roff body lines (blank lines separate them)."""
     paragraphs, buffer = [], []
     for line in lines + [""]:
         if line.strip():
@@ -81,6 +82,11 @@ def _first_paragraph_sentences(lines: list[str], max_sentences: int) -> str:
         elif buffer:
             paragraphs.append(_plain(" ".join(buffer)))
             buffer = []
+    return paragraphs
+
+
+def _first_paragraph_sentences(lines: list[str], max_sentences: int) -> str:
+    paragraphs = _paragraphs(lines)
     text = next((p for p in paragraphs if len(p) >= 20), "")
     sentences = re.split(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z])", text)
     return " ".join(sentences[:max_sentences]).strip()

@@ -53,22 +53,27 @@ def _parse_gloss(gloss: str) -> tuple[str, list[str]]:
 
 def read_noun_synsets(min_count: int = 1) -> list[dict]:
     """Noun synsets with ≥ min_count tagged uses: {offset, word, topic, definition, examples, count}, file order."""
+    synsets = []
+    for fields, gloss, count in iter_noun_lines():
+        if count < min_count:
+            continue
+        definition, examples = _parse_gloss(gloss)
+        word = re.sub(r"\(\w+\)$", "", fields[4]).replace("_", " ")
+        synsets.append(
+            {"offset": int(fields[0]), "word": word, "topic": NOUN_TOPICS.get(int(fields[1]), "tops"),
+             "definition": definition, "examples": examples, "count": count}
+        )
+    return synsets
+
+
+def iter_noun_lines():
+    """(header fields, gloss, sense-tagged count) of every data.noun synset line, in file order."""
     folder = wordnet_dir()
     counts = _synset_counts(folder)
-    synsets = []
     with open(folder / "data.noun", encoding="utf-8") as lines:
         for line in lines:
             if line.startswith("  ") or "|" not in line:
                 continue  # licence header
             head, gloss = line.split("|", 1)
             fields = head.split()
-            offset, lex_file = int(fields[0]), int(fields[1])
-            if counts.get(offset, 0) < min_count:
-                continue
-            definition, examples = _parse_gloss(gloss)
-            word = re.sub(r"\(\w+\)$", "", fields[4]).replace("_", " ")
-            synsets.append(
-                {"offset": offset, "word": word, "topic": NOUN_TOPICS.get(lex_file, "tops"),
-                 "definition": definition, "examples": examples, "count": counts[offset]}
-            )
-    return synsets
+            yield fields, gloss, counts.get(int(fields[0]), 0)
