@@ -8,7 +8,7 @@
 4. peer     tokens/s of our trainer vs EleutherAI sparsify on the same cached batches (bench/_sae_peer.py)
 5. steer    `curate eval` without steering, with SAE steering and with the dictionary's sparse-coding
             steering: harmful compliance and benign NLL on held-out prompts
-Results go to WORK/sae_bench.json; bench/results/sae.md quotes them.
+Results go to WORK/sae_bench.json; BENCHMARKS.md quotes them.
 """
 
 from __future__ import annotations

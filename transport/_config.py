@@ -48,7 +48,7 @@ class SOTConfig:
     oscillation); fixed: constant eta (with eta·tau ≥ 0.1 J oscillated with period 2)."""
     rho: float | None = None
     """Semi-relaxed safe-anchor marginal penalty (KL) of the pull problem; None = balanced (dense/stream) and 0.1 for
-    the sparse solver (a kNN graph rarely admits a balanced plan; 0.1 measured best, see docs/sot.md)."""
+    the sparse solver (a kNN graph rarely admits a balanced plan; 0.1 measured best, see README, SOT section)."""
     push_rho: float | None = None
     """Semi-relaxed harmful-marginal penalty of the push problem; None = balanced (dense/stream) and 0.1 for sparse.
     Kept small: a relaxed push marginal enters J as −beta·rho·KL(q_H ‖ b_H), a reward for concentrating weights."""
