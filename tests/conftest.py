@@ -53,6 +53,24 @@ def tiny_bert():
 
 
 @pytest.fixture
+def tiny_text_model(tmp_path, tiny_bert, char_tokenizer):
+    """The tiny BERT and the byte-level tokenizer saved as a folder: usable as --model PATH."""
+    return _save_folder(tmp_path / "tiny-bert", tiny_bert, char_tokenizer)
+
+
+@pytest.fixture
+def tiny_lm_model(tmp_path, tiny_llama, char_tokenizer):
+    """The tiny Llama and the byte-level tokenizer saved as a folder: usable wherever a model name is taken."""
+    return _save_folder(tmp_path / "tiny-llama", tiny_llama, char_tokenizer)
+
+
+def _save_folder(folder, model, tokenizer):
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
 def char_tokenizer():
     """A tiny byte-level tokenizer (ids 3..127) with a ChatML-like chat template; no download."""
     from tests.helpers import make_char_tokenizer

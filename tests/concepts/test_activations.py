@@ -62,14 +62,14 @@ class CrashingBuilder(MultiLayerBuilder):
         return encoder
 
 
-def test_activation_reading_resumes_after_a_crash(tmp_path, tiny_lm_folder):
+def test_activation_reading_resumes_after_a_crash(tmp_path, tiny_lm_model):
     stimuli = pl.DataFrame({"id": [f"s{k}" for k in range(len(TEXTS))], "text": TEXTS})
-    options = dict(model=str(tiny_lm_folder), layers=[1, 2], batch_size=4, max_length=32, device="cpu",
+    options = dict(model=str(tiny_lm_model), layers=[1, 2], batch_size=4, max_length=32, device="cpu",
                    shard_size=5, progress=False)
     reference = stimulus_activations(stimuli, tmp_path / "ref", **options)
     from embed import EmbedConfig
 
-    config = EmbedConfig(inputs=("unused",), out=tmp_path / "x", model=str(tiny_lm_folder), encoder="lm")
+    config = EmbedConfig(inputs=("unused",), out=tmp_path / "x", model=str(tiny_lm_model), encoder="lm")
     with pytest.raises(RuntimeError, match="simulated crash"):
         stimulus_activations(stimuli, tmp_path / "run", builder=CrashingBuilder(config, (1, 2)), **options)
     shards = sorted((tmp_path / "run").glob("acts-*/part-*.parquet"))

@@ -47,10 +47,10 @@ def _config(tmp_path, pool, concepts, model, **options):
 
 
 @pytest.mark.real_model
-def test_build_end_to_end_and_resume(tmp_path, text_pool, concept_file, tiny_lm_folder):
+def test_build_end_to_end_and_resume(tmp_path, text_pool, concept_file, tiny_lm_model):
     labels = tmp_path / "labels.csv"
     labels.write_text("name,label\nriver,desirable\n")
-    manifest = run(_config(tmp_path, text_pool, concept_file, tiny_lm_folder, labels=labels))
+    manifest = run(_config(tmp_path, text_pool, concept_file, tiny_lm_model, labels=labels))
     assert manifest["vocabulary"] == 5 and manifest["dropped_no_stimuli"] == 1
     assert manifest["dropped_examples"] == ["quaternion"]
     dictionary = load_dictionary(tmp_path / "dic")
@@ -67,29 +67,29 @@ def test_build_end_to_end_and_resume(tmp_path, text_pool, concept_file, tiny_lm_
     assert bomb.height == 3 and all(s.startswith("bomb-") for s in bomb["stimulus_id"])
     assert (tmp_path / "dic" / "dictionary.png").stat().st_size > 1000
     shards = {p: p.stat().st_mtime_ns for p in (tmp_path / "dic" / "work").rglob("part-*.parquet")}
-    again = run(_config(tmp_path, text_pool, concept_file, tiny_lm_folder, labels=labels))
+    again = run(_config(tmp_path, text_pool, concept_file, tiny_lm_model, labels=labels))
     assert {p: p.stat().st_mtime_ns for p in shards} == shards  # every shard reused, none recomputed
     assert again["n_concepts"] == manifest["n_concepts"]
 
 
-def test_bad_options(tmp_path, text_pool, concept_file, tiny_lm_folder):
+def test_bad_options(tmp_path, text_pool, concept_file, tiny_lm_model):
     with pytest.raises(ConfigError, match="layer 9 is out of range; the model has 2 decoder layers"):
-        run(_config(tmp_path, text_pool, concept_file, tiny_lm_folder, layers="9"))
+        run(_config(tmp_path, text_pool, concept_file, tiny_lm_model, layers="9"))
     with pytest.raises(ConfigError, match="--candidates 2 < --positives 3"):
-        _config(tmp_path, text_pool, concept_file, tiny_lm_folder, candidates=2)
+        _config(tmp_path, text_pool, concept_file, tiny_lm_model, candidates=2)
     with pytest.raises(ConfigError, match="--clip-pretrained needs --clip-model"):
-        _config(tmp_path, text_pool, concept_file, tiny_lm_folder, clip_pretrained=concept_file)
+        _config(tmp_path, text_pool, concept_file, tiny_lm_model, clip_pretrained=concept_file)
     empty = tmp_path / "empty.jsonl"
     empty.write_text(json.dumps({"caption": ""}) + "\n")
     with pytest.raises(InputError, match="the pool is empty"):
-        run(_config(tmp_path, empty, concept_file, tiny_lm_folder))
+        run(_config(tmp_path, empty, concept_file, tiny_lm_model))
     nothing = tmp_path / "nothing.txt"
     nothing.write_text("\n")
     with pytest.raises(InputError, match="concept list is empty"):
-        run(_config(tmp_path, text_pool, nothing, tiny_lm_folder))
+        run(_config(tmp_path, text_pool, nothing, tiny_lm_model))
 
 
-def test_image_pool_with_tiny_clip_and_an_undecodable_image(tmp_path, concept_file, tiny_lm_folder):
+def test_image_pool_with_tiny_clip_and_an_undecodable_image(tmp_path, concept_file, tiny_lm_model):
     open_clip = pytest.importorskip("open_clip")
     import torch
     from PIL import Image
@@ -112,11 +112,11 @@ def test_image_pool_with_tiny_clip_and_an_undecodable_image(tmp_path, concept_fi
     pool = tmp_path / "pairs.jsonl"
     pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
     options = dict(clip_model="tiny-clip-daco", clip_pretrained=weights, min_similarity=-1.0)
-    manifest = run(_config(tmp_path, pool, concept_file, tiny_lm_folder, **options))
+    manifest = run(_config(tmp_path, pool, concept_file, tiny_lm_model, **options))
     assert manifest["distance"] == "sqrt(-(ln s_img + ln s_txt))" and manifest["n_concepts"] >= 1
     stimuli = pl.read_parquet(tmp_path / "dic" / "stimuli.parquet")
     assert set(stimuli["modality"]) == {"image-caption"}
     (tmp_path / "broken.png").write_bytes(b"not an image")
     pool.write_text(pool.read_text() + json.dumps({"image": "broken.png", "caption": "a broken picture"}) + "\n")
     with pytest.raises(InputError, match="broken.png' does not decode"):
-        run(_config(tmp_path, pool, concept_file, tiny_lm_folder, out=tmp_path / "dic2", **options))
+        run(_config(tmp_path, pool, concept_file, tiny_lm_model, out=tmp_path / "dic2", **options))

@@ -16,14 +16,6 @@ from curate.evaluation.judge import RefusalJudge
 
 
 @pytest.fixture
-def tiny_dir(tiny_llama, char_tokenizer, tmp_path):
-    folder = tmp_path / "tiny"
-    tiny_llama.save_pretrained(folder)
-    char_tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture
 def data(tmp_path):
     harmful = tmp_path / "harmful.parquet"
     pq.write_table(pa.table({"id": ["h1", "h2", "h3"], "prompt": ["do bad", "do worse", "bad thing"],
@@ -34,13 +26,13 @@ def data(tmp_path):
 
 
 @pytest.mark.real_model  # judge features use MiniLM
-def test_eval_end_to_end(tiny_dir, data, tmp_path):
+def test_eval_end_to_end(tiny_lm_model, data, tmp_path):
     harmful, benign = data
     rng = np.random.default_rng(0)
     judge = RefusalJudge(np.zeros(2), np.ones(2), rng.normal(size=2), 0.0)
     judge.save(tmp_path / "judge.json")
     out = tmp_path / "eval"
-    main(["eval", "--model", str(tiny_dir), "--prompts", str(harmful), "--benign-prompts", str(benign),
+    main(["eval", "--model", str(tiny_lm_model), "--prompts", str(harmful), "--benign-prompts", str(benign),
           "--nll-data", str(benign), "--max-new-tokens", "4", "--judge-path", str(tmp_path / "judge.json"),
           "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
@@ -54,10 +46,10 @@ def test_eval_end_to_end(tiny_dir, data, tmp_path):
     assert summary["nll"]["mean"] == pytest.approx(nll.mean()) and (nll > 0).all()
     assert (out / "report.md").exists() and (out / "chart.png").exists() and (out / "eval_config.json").exists()
     with pytest.raises(SystemExit):  # refuses to overwrite without --overwrite
-        main(["eval", "--model", str(tiny_dir), "--nll-data", str(benign), "--out", str(out)])
+        main(["eval", "--model", str(tiny_lm_model), "--nll-data", str(benign), "--out", str(out)])
 
 
-def test_prompts_without_prompt_column(tiny_dir, tmp_path):
+def test_prompts_without_prompt_column(tiny_lm_model, tmp_path):
     from curate.evaluation.run import load_rows
 
     bad = tmp_path / "bad.jsonl"
@@ -66,17 +58,17 @@ def test_prompts_without_prompt_column(tiny_dir, tmp_path):
         load_rows(str(bad), EvalConfig(out=tmp_path / "o", prompts=str(bad)))
 
 
-def test_model_without_template(tiny_dir, data, tmp_path):
+def test_model_without_template(tiny_lm_model, data, tmp_path):
     from curate.evaluation.run import run
 
-    cfg = json.loads((tiny_dir / "tokenizer_config.json").read_text())
+    cfg = json.loads((tiny_lm_model / "tokenizer_config.json").read_text())
     cfg.pop("chat_template", None)
-    (tiny_dir / "tokenizer_config.json").write_text(json.dumps(cfg))
-    for extra in tiny_dir.glob("chat_template.*"):
+    (tiny_lm_model / "tokenizer_config.json").write_text(json.dumps(cfg))
+    for extra in tiny_lm_model.glob("chat_template.*"):
         extra.unlink()
-    with pytest.raises(InputError, match=f"model '{tiny_dir}' has no chat template; pass --template"):
-        run(EvalConfig(out=tmp_path / "o", model=str(tiny_dir), nll_data=str(data[1])))
-    summary = run(EvalConfig(out=tmp_path / "o2", model=str(tiny_dir), nll_data=str(data[1]), template="chatml"))
+    with pytest.raises(InputError, match=f"model '{tiny_lm_model}' has no chat template; pass --template"):
+        run(EvalConfig(out=tmp_path / "o", model=str(tiny_lm_model), nll_data=str(data[1])))
+    summary = run(EvalConfig(out=tmp_path / "o2", model=str(tiny_lm_model), nll_data=str(data[1]), template="chatml"))
     assert summary["nll"]["n"] == 2
 
 

@@ -1,28 +1,10 @@
-"""Embed-stage fixtures: tiny models saved as folders (so `--model PATH` loads them) and small corpora."""
+"""Embed-stage fixtures: small corpora (the tiny model folders live in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
-
-@pytest.fixture
-def tiny_text_model(tmp_path, tiny_bert, char_tokenizer):
-    """A folder holding a 2-layer BERT and the byte-level tokenizer: usable as --model PATH."""
-    folder = tmp_path / "tiny-bert"
-    tiny_bert.save_pretrained(folder)
-    char_tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture
-def tiny_lm_model(tmp_path, tiny_llama, char_tokenizer):
-    """A folder holding a 2-layer Llama and the byte-level tokenizer: usable as --model PATH --encoder lm."""
-    folder = tmp_path / "tiny-llama"
-    tiny_llama.save_pretrained(folder)
-    char_tokenizer.save_pretrained(folder)
-    return folder
 
 
 def sample_records(n: int, with_ids: bool = True) -> list[dict]:
