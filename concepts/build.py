@@ -121,7 +121,8 @@ def _labels(config: BuildConfig, vocab, concept_vectors: np.ndarray):
         return vectors[[position[content_hash([t])] for t in texts]]
 
     scores = score_concepts(concept_vectors, embed_texts, harmful)
-    labels = assign_labels(scores).astype(object)
+    labels = assign_labels(scores, config.harm_threshold, config.data_threshold,
+                           config.desirable_threshold).astype(object)
     if config.labels is not None:
         override = read_label_file(config.labels)
         for k, (cid, name) in enumerate(zip(vocab["concept_id"], vocab["name"])):

@@ -51,6 +51,12 @@ class BuildConfig:
     """Concepts whose directions (all layers) have cosine ≥ this with a more frequent concept merge into it."""
     label_data: bool = True
     """Label with MiniLM similarity to the registry's harmful prompts as well as the seed lexicon (off = lexicon only)."""
+    harm_threshold: float = 0.6
+    """Undesirable when MiniLM cosine to a harm-lexicon term ≥ this (or ≥ this − 0.15 and close to the harmful data)."""
+    data_threshold: float = 0.5
+    """Mean top-10 cosine with the registry's harmful prompts that lets a near-lexicon concept count as undesirable."""
+    desirable_threshold: float = 0.6
+    """Desirable when cosine to a desirable-lexicon term ≥ this (and not undesirable)."""
     labels: Path | None = None
     """CSV/JSONL/Parquet with name (or concept_id) and label columns that override the automatic labels."""
     batch_size: int = 32
@@ -82,6 +88,9 @@ class BuildConfig:
         if not 0 < self.merge_threshold <= 1:
             raise ConfigError(f"--merge-threshold {self.merge_threshold}: use a cosine in (0, 1] (1 = merge only "
                               "identical directions)")
+        for name in ("harm_threshold", "data_threshold", "desirable_threshold"):
+            if not -1 <= getattr(self, name) <= 1:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: a cosine threshold lies in [-1, 1]")
         if self.scale <= 0:
             raise ConfigError(f"--scale {self.scale}: must be positive")
         if self.clip_pretrained is not None and self.clip_model is None:

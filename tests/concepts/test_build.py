@@ -79,6 +79,8 @@ def test_bad_options(tmp_path, text_pool, concept_file, tiny_lm_model):
         _config(tmp_path, text_pool, concept_file, tiny_lm_model, candidates=2)
     with pytest.raises(ConfigError, match="--clip-pretrained needs --clip-model"):
         _config(tmp_path, text_pool, concept_file, tiny_lm_model, clip_pretrained=concept_file)
+    with pytest.raises(ConfigError, match="--harm-threshold 1.5: a cosine threshold lies in"):
+        _config(tmp_path, text_pool, concept_file, tiny_lm_model, harm_threshold=1.5)
     empty = tmp_path / "empty.jsonl"
     empty.write_text(json.dumps({"caption": ""}) + "\n")
     with pytest.raises(InputError, match="the pool is empty"):
