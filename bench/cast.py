@@ -126,15 +126,9 @@ def stage_train(args, data: Path, cmap: Path, out: Path, select: str) -> dict:
 
 
 def stage_eval(args, model: str, out: Path, data: Path) -> dict:
-    from curate.evaluation.config import EvalConfig
-    from curate.evaluation.run import run
+    from bench._eval_stage import evaluate
 
-    if (out / "summary.json").exists():
-        return json.loads((out / "summary.json").read_text())
-    return run(EvalConfig(out=out, model=model, prompts=str(data / "eval_harmful.parquet"),
-                          benign_prompts=str(data / "eval_benign.parquet"), nll_data=str(data / "nll.parquet"),
-                          system=SYSTEM, max_new_tokens=args.max_new_tokens, max_length=args.max_length,
-                          batch_size=16, overwrite=True))
+    return evaluate(model, out, data, system=SYSTEM, max_new_tokens=args.max_new_tokens, max_length=args.max_length)
 
 
 def main(argv=None) -> None:
