@@ -71,6 +71,17 @@ def _save_folder(folder, model, tokenizer):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test: on a shared 2-core machine tiny tensor ops stall in thread-pool wake-ups."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def char_tokenizer():
     """A tiny byte-level tokenizer (ids 3..127) with a ChatML-like chat template; no download."""
     from tests.helpers import make_char_tokenizer

@@ -16,13 +16,8 @@ from train.sae_metrics import DeadLatents, evaluate
 from train.sae_model import ENCODER_INIT_SCALE, SAEShape, SparseAutoencoder, load_sae, save_sae
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny matrices: thread-pool wake-ups cost more than the arithmetic on a shared 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny matrices: thread-pool wake-ups cost more than the arithmetic on a shared 2-core machine
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,8 @@
-"""Transport tests are many tiny tensor ops: one torch thread avoids oversubscribing the shared cores."""
+"""Transport tests are many tiny tensor ops: every one runs on a single torch thread (tests/conftest.py)."""
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
