@@ -66,7 +66,7 @@ def _rates(judge, prompts: list[str], answers: list[str], item: dict) -> dict:
 def evaluate(model, tokenizer, judge, sets: list[dict], controls: dict, new_tokens: int, with_base: bool,
              with_in_context: bool = True) -> list[dict]:
     """One result row per (method, active subset)."""
-    from curate.evaluation.generation import generate
+    from curate.lm.generation import generate
     from train.mosaic import load_controller
 
     run = lambda prompts, **kw: generate(model, tokenizer, prompts, max_new_tokens=new_tokens,  # noqa: E731
@@ -93,7 +93,7 @@ def evaluate(model, tokenizer, judge, sets: list[dict], controls: dict, new_toke
 def utility(model, tokenizer, heldout: list[dict], categories: list[str], controls: dict, n: int, max_length: int,
             rng: np.random.Generator) -> dict:
     """Mean response NLL on held-out neutral Q/A: base model vs controls active (orders 1 and 3), change in %."""
-    from curate.evaluation.likelihood import response_nll
+    from curate.lm.likelihood import response_nll
     from train.mosaic import load_controller
 
     benign = [r for r in heldout if r["category"] not in categories and r.get("response")]

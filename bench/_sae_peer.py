@@ -15,9 +15,9 @@ import time
 import numpy as np
 import torch
 
-from train.sae_fit import FitOptions, make_adam, train_step
-from train.sae_metrics import DeadLatents, evaluate
-from train.sae_model import SAEShape, SparseAutoencoder
+from train.sae.fit import FitOptions, make_adam, train_step
+from train.sae.metrics import DeadLatents, evaluate
+from train.sae.model import SAEShape, SparseAutoencoder
 
 
 class SparsifyRunner:

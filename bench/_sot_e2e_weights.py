@@ -35,7 +35,7 @@ def _pair_features(path: Path, cache: Path) -> np.ndarray:
 def _fallback(data: Path, method: str) -> np.ndarray:
     import torch
 
-    from transport._config import SOTConfig
+    from transport.config import SOTConfig
     from transport._solve import solve_weights
 
     x = _pair_features(data / "ft.parquet", data / "pair_ft.npy")

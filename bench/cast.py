@@ -99,8 +99,8 @@ def stage_data(args, data: Path) -> dict:
 
 
 def stage_diagnose(args, data: Path, out: Path) -> dict:
-    from train.cast_diagnose import DiagnoseConfig, run
-    from train.cast_map import HEATMAPS
+    from train.cast.diagnose import DiagnoseConfig, run
+    from train.cast.conflict_map import HEATMAPS
 
     if not (out / "manifest.json").exists():
         run(DiagnoseConfig(out=out, model=args.model, safe=str(data / "calib_safe.parquet"),
@@ -115,7 +115,7 @@ def stage_diagnose(args, data: Path, out: Path) -> dict:
 
 
 def stage_train(args, data: Path, cmap: Path, out: Path, select: str) -> dict:
-    from train.cast_train import CastConfig, run
+    from train.cast.run import CastConfig, run
 
     if (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text())

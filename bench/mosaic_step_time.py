@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def _batch(tokenizer):
     from curate.datasets import load_dataset_table
-    from curate.evaluation.chat import tokenize_pairs
+    from curate.lm.chat import tokenize_pairs
     from train.mosaic import DEFAULT_REFUSAL
 
     harmful = load_dataset_table("harmful-prompts", "train").to_pylist()[:4]
@@ -37,9 +37,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from curate.models import load_causal_lm
-    from train._mosaic_loss import mosaic_batch_loss
-    from train._mosaic_teacher import teacher_states
-    from train.mosaic_tokens import ControlTokens
+    from train.mosaic.loss import mosaic_batch_loss
+    from train.mosaic.teacher import teacher_states
+    from train.mosaic.tokens import ControlTokens
 
     torch.manual_seed(0)
     tokenizer, model = load_causal_lm("smollm2-135m", device="cpu", dtype=torch.float32)

@@ -79,8 +79,8 @@ def compare_peer(acts: Path, held: Path, args) -> dict:
 
     from bench._sae_peer import compare_throughput
     from train.sae import default_lr
-    from train.sae_data import open_activations
-    from train.sae_fit import FitOptions
+    from train.sae.data import open_activations
+    from train.sae.fit import FitOptions
 
     torch.set_num_threads(args.threads)
     source = open_activations(acts, skip_first_token=True)

@@ -26,7 +26,7 @@ WORK = Path("runs/sot_quality")
 
 def _features(name: str, kind: str):
     """Unit features of a registry set through the sot-weight pipeline's embedding stage (cached like the CLI)."""
-    from transport._config import SOTConfig
+    from transport.config import SOTConfig
     from transport._features import load_features
     from transport.pipeline import _clean
 
@@ -45,7 +45,7 @@ def embed_sets(corpus: str, kind: str):
 def evaluate(corpus: str, kind: str, overrides: dict) -> list[dict]:
     import torch
 
-    from transport._config import SOTConfig
+    from transport.config import SOTConfig
     from transport._report import quality
     from transport._solve import solve_weights
 

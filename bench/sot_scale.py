@@ -37,7 +37,7 @@ def one_size(n: int, args) -> dict:
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from transport._config import SOTConfig
+    from transport.config import SOTConfig
     from transport._solve import solve_weights
 
     rng = np.random.default_rng(0)

@@ -81,7 +81,7 @@ def objective(x, safe, harm, weights, eps, beta, tau) -> float:
 def main() -> None:
     import torch
 
-    from transport._config import SOTConfig
+    from transport.config import SOTConfig
     from transport._solve import solve_weights
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

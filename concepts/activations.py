@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import ConfigError
-from embed._lm import CausalLMEncoder, _Stop
+from embed.encoders.lm import CausalLMEncoder, _Stop
 
 __all__ = ["MultiLayerEncoder", "MultiLayerBuilder", "parse_layers", "stimulus_activations"]
 
@@ -78,9 +78,9 @@ class MultiLayerEncoder(CausalLMEncoder):
     def encode(self, items: list[str], progress=None):
         import torch
 
-        from embed.encoders import Encoded, _tokenize, length_sorted_batches, pad_right
+        from embed.encoders.base import Encoded, length_sorted_batches, pad_right, tokenize
 
-        sequences = _tokenize(self.tokenizer, items, self.max_length)
+        sequences = tokenize(self.tokenizer, items, self.max_length)
         lengths = np.fromiter(map(len, sequences), int, len(sequences))
         pooled = np.empty((len(items), self.dim), dtype=np.float32)
         with torch.inference_mode():

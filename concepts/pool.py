@@ -21,7 +21,7 @@ _SKIP_SECTIONS = {"NAME", "SYNOPSIS", "SEE ALSO", "AUTHOR", "AUTHORS", "COPYRIGH
 
 def wordnet_sentences() -> list[dict]:
     """Definition and every example sentence of all WordNet synsets (nouns, verbs, adjectives, adverbs)."""
-    from curate.datasets._wordnet import _parse_gloss, wordnet_dir
+    from curate.datasets.wordnet import _parse_gloss, wordnet_dir
 
     folder, rows = wordnet_dir(), []
     for pos, name in _POS_FILES.items():
@@ -43,7 +43,7 @@ def _page_sentences(path: Path) -> tuple[str, list[str]] | None:
     """(command, its NAME summary + the prose sentences of its other sections) of one page, or None."""
     import gzip
 
-    from curate.datasets._roff import _paragraphs, _sections, parse_man_page
+    from curate.datasets.manpages import _paragraphs, _sections, parse_man_page
 
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()

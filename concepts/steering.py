@@ -107,14 +107,14 @@ def _options(path: Path, options: dict) -> dict:
 
 
 def load_controller(path: str | Path, **options):
-    """A SteeringController for dictionary folder `path` (an SAE folder goes to train.sae_steer).
+    """A SteeringController for dictionary folder `path` (an SAE folder goes to train.sae.steer).
 
     Options (or steering.json in the folder): layers (list or "15,20"; default all dictionary layers),
     labels_to_remove (default ["undesirable"]), k, alpha, method, strength, sink_factor.
     """
     path = Path(path)
     if (path / "sae.safetensors").exists():
-        return importlib.import_module("train.sae_steer").load_sae_controller(path, **options)
+        return importlib.import_module("train.sae.steer").load_sae_controller(path, **options)
     options = _options(path, options)
     dictionary = load_dictionary(path)
     layers = options.pop("layers", None) or dictionary.layers

@@ -1,6 +1,6 @@
 """The embedding stage: inputs (files, folders, registry datasets) → Parquet shards of vectors + manifest.json."""
 
-from embed._run import run
+from embed.run import run
 from embed.config import EmbedConfig
 from embed.encoders import Encoded, Encoder, EncoderBuilder
 from embed.readers import open_input

@@ -91,7 +91,7 @@ def expand_inputs(spec: str) -> list[Source]:
 
 def iter_chunks(source: Source, batch_rows: int, errors: RowErrors) -> Iterator[Chunk]:
     """The records of one source, in order, in chunks of at most batch_rows."""
-    from embed import _formats
+    from embed import formats as _formats
 
     reader = {"jsonl": _formats.read_jsonl, "json": _formats.read_json, "parquet": _formats.read_parquet,
               "csv": _formats.read_csv, "hf": _formats.read_hf_folder, "registry": _formats.read_registry}[source.kind]
@@ -114,7 +114,7 @@ def estimate_rows(source: Source) -> int | None:
     import pyarrow.parquet as pq
 
     if source.kind == "registry":
-        from embed._formats import registry_table
+        from embed.formats import registry_table
 
         return registry_table(source).num_rows
     if source.kind == "parquet":
@@ -134,7 +134,7 @@ def input_fingerprint(sources: list[Source]) -> str:
     for source in sources:
         digest.update(f"{source.kind}|{Path(source.path).name if source.kind != 'registry' else source.path}|".encode())
         if source.kind == "registry":
-            from embed._formats import registry_table
+            from embed.formats import registry_table
 
             table = registry_table(source)
             digest.update(str(table.num_rows).encode())

@@ -1,6 +1,6 @@
 """SOT: push-pull optimal-transport sample weights (METHODS.md). Numeric kernels are pure torch functions."""
 
-from transport._config import SOTConfig
+from transport.config import SOTConfig
 from transport.baselines import heuristic_scores, scores_to_weights, uniform_weights
 from transport.compress import compress_anchors
 from transport.cost import cosine_cost, normalize_rows

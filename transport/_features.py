@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import InputError
-from transport._config import SOTConfig
+from transport.config import SOTConfig
 
 __all__ = ["Features", "load_features", "TEMPLATES"]
 

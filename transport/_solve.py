@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from curate.errors import InputError
-from transport._config import SOTConfig
+from transport.config import SOTConfig
 from transport._kernels import DenseKernel
 from transport.baselines import heuristic_scores, scores_to_weights, uniform_weights
 from transport.compress import compress_anchors

@@ -3,8 +3,8 @@
 import click
 
 from curate.config import config_options
-from train.cast_diagnose import DiagnoseConfig
-from train.cast_train import CastConfig
+from train.cast.diagnose import DiagnoseConfig
+from train.cast.run import CastConfig
 
 __all__ = ["diagnose_heads", "train_cast"]
 
@@ -13,7 +13,7 @@ __all__ = ["diagnose_heads", "train_cast"]
 @config_options(DiagnoseConfig)
 def diagnose_heads(**options) -> None:
     """Score every attention head by safety/utility gradient conflict and utility sensitivity (CAST)."""
-    from train.cast_diagnose import run
+    from train.cast.diagnose import run
 
     result = run(DiagnoseConfig(**options))
     cols = result["columns"]
@@ -27,7 +27,7 @@ def diagnose_heads(**options) -> None:
 @config_options(CastConfig)
 def train_cast(**options) -> None:
     """Safety fine-tuning of the attention projections with the most conflicting heads frozen (CAST)."""
-    from train.cast_train import run
+    from train.cast.run import run
 
     metrics = run(CastConfig(**options))
     click.echo(f"trained {metrics['steps']} steps, {len(metrics['skipped_heads'])} heads skipped "

@@ -3,7 +3,7 @@
 import click
 
 from curate.config import config_options
-from curate.datasets._export import DatasetBuildConfig
+from curate.datasets.build import DatasetBuildConfig
 
 
 @click.group()

@@ -44,7 +44,7 @@ def run(config: GenerateConfig) -> list[str]:
     import torch
 
     from curate.device import resolve_device
-    from curate.evaluation.generation import generate as generate_answers
+    from curate.lm.generation import generate as generate_answers
     from curate.models import load_causal_lm
     from train.mosaic import load_controller
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from curate.config import config_options
-from transport._config import SOTConfig
+from transport.config import SOTConfig
 
 __all__ = ["sot_weight"]
 

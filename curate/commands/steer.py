@@ -50,8 +50,8 @@ def run(config: SteerConfig) -> list[dict]:
     """[{prompt, plain, steered}] for each prompt, greedy decoding."""
     from concepts.steering import load_controller
     from curate.device import resolve_device
-    from curate.evaluation.chat import ensure_chat_template
-    from curate.evaluation.generation import generate
+    from curate.lm.chat import ensure_chat_template
+    from curate.lm.generation import generate
     from curate.models import load_causal_lm
 
     tokenizer, model = load_causal_lm(config.model, device=resolve_device(config.device))

@@ -3,7 +3,7 @@
 import click
 
 from curate.config import config_options
-from train.mosaic_train import MosaicConfig, run
+from train.mosaic.run import MosaicConfig, run
 
 
 @click.command("mosaic")

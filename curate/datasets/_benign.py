@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.datasets._keys import stable_hash
-from curate.datasets._roff import read_man_page
-from curate.datasets._wordnet import read_noun_synsets
+from curate.datasets.manpages import read_man_page
+from curate.datasets.wordnet import read_noun_synsets
 
 __all__ = ["wordnet_rows", "man_page_rows", "benign_rows", "MAX_SYNSETS", "MAX_MAN_PAGES"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from curate.evaluation.chat import ensure_chat_template, format_prompt
+from curate.lm.chat import ensure_chat_template, format_prompt
 from curate.evaluation.judge import JudgeResult
 
 __all__ = ["JUDGE_PROMPT", "LMJudge"]
@@ -40,7 +40,7 @@ class LMJudge:
 
     @torch.no_grad()
     def judge(self, prompts: list[str], responses: list[str]) -> JudgeResult:
-        from curate.evaluation.generation import _encode_left_padded
+        from curate.lm.generation import _encode_left_padded
 
         device = next(self.model.parameters()).device
         scores = []

@@ -10,7 +10,7 @@ import numpy as np
 from curate.config import atomic_write_text, save_config
 from curate.device import resolve_device
 from curate.errors import ConfigError
-from curate.evaluation.chat import ensure_chat_template
+from curate.lm.chat import ensure_chat_template
 from curate.evaluation.config import EvalConfig
 from curate.evaluation.inputs import read_table, require_columns
 from curate.evaluation.metrics import nll_summary, rate_by_category
@@ -65,7 +65,7 @@ def _controller(config: EvalConfig):
 
 
 def _generate_and_judge(model, tokenizer, rows, config, controller, judge, kind: str) -> dict[str, list]:
-    from curate.evaluation.generation import generate
+    from curate.lm.generation import generate
 
     responses = generate(model, tokenizer, rows["prompt"], controller=controller, system=config.system,
                          max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
@@ -85,7 +85,7 @@ def _write_parquet(columns: dict[str, list], path) -> None:
 
 def run(config: EvalConfig) -> dict:
     """Evaluate `config.model`; returns the summary dict also written to summary.json."""
-    from curate.evaluation.likelihood import response_nll
+    from curate.lm.likelihood import response_nll
     from curate.models import load_causal_lm
 
     if (config.out / "summary.json").exists() and not config.overwrite:

@@ -79,9 +79,9 @@ def test_eval_controller_contract(tmp_path, tiny_llama):
 
 def test_sae_folders_go_to_train_sae_steer(tmp_path, monkeypatch):
     (tmp_path / "sae.safetensors").write_bytes(b"")
-    fake = types.ModuleType("train.sae_steer")
+    fake = types.ModuleType("train.sae.steer")
     fake.load_sae_controller = lambda path, **options: ("sae", path, options)
-    monkeypatch.setitem(sys.modules, "train.sae_steer", fake)
+    monkeypatch.setitem(sys.modules, "train.sae.steer", fake)
     assert load_controller(tmp_path, gamma=0.5) == ("sae", tmp_path, {"gamma": 0.5})
 
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from curate.commands.datasets import datasets
 from curate.datasets import DatasetBuildConfig
-from curate.datasets._roff import parse_man_page
+from curate.datasets.manpages import parse_man_page
 from curate.errors import ConfigError, MissingDependencyError
 
 
@@ -41,7 +41,7 @@ def test_bad_configs(tmp_path):
 
 
 def test_missing_wordnet(monkeypatch, tmp_path):
-    from curate.datasets._wordnet import wordnet_dir
+    from curate.datasets.wordnet import wordnet_dir
 
     monkeypatch.setenv("WORDNET_DIR", str(tmp_path))
     with pytest.raises(MissingDependencyError, match="apt-get install wordnet-base"):

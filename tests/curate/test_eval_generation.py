@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from curate.errors import InputError
-from curate.evaluation.chat import format_prompt, tokenize_pairs
+from curate.lm.chat import format_prompt, tokenize_pairs
 from curate.evaluation.controls import NoControl, load_controller
-from curate.evaluation.generation import generate
-from curate.evaluation.likelihood import response_nll
+from curate.lm.generation import generate
+from curate.lm.likelihood import response_nll
 
 PROMPTS = ["hi", "a much longer prompt here", "mid size"]
 

@@ -5,7 +5,7 @@ import pytest
 
 @pytest.mark.real_model
 def test_smollm2_batched_generation_matches_single():
-    from curate.evaluation.generation import generate
+    from curate.lm.generation import generate
     from curate.models import load_causal_lm
 
     tokenizer, model = load_causal_lm("smollm2-135m")

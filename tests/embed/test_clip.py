@@ -43,7 +43,7 @@ def images(tmp_path):
 def test_text_tower_matches_open_clip(tmp_path, tiny_clip, images):
     import torch
 
-    from embed._clip import ClipEncoder
+    from embed.encoders.clip import ClipEncoder
 
     torch.manual_seed(2)
     result = run(EmbedConfig(inputs=(str(images),), out=tmp_path / "t", encoder="clip", model=tiny_clip,
@@ -60,7 +60,7 @@ def test_text_tower_matches_open_clip(tmp_path, tiny_clip, images):
 def test_image_tower_and_undecodable_image(tmp_path, tiny_clip, images):
     import torch
 
-    from embed._clip import ClipEncoder
+    from embed.encoders.clip import ClipEncoder
 
     config = dict(inputs=(str(images),), encoder="clip", model=tiny_clip, image_field="path", progress=False)
     with pytest.raises(InputError, match=r"images.jsonl line 6: image '.*broken.png' does not decode"):

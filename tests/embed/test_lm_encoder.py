@@ -8,7 +8,7 @@ import torch
 
 from curate.errors import ConfigError
 from embed import EmbedConfig, read_embeddings, run
-from embed._lm import CausalLMEncoder, resolve_layer
+from embed.encoders.lm import CausalLMEncoder, resolve_layer
 
 TEXTS = ["hi", "a somewhat longer text here", "mid length", "x", "the longest text of them all, by a margin"]
 

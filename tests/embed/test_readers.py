@@ -64,7 +64,7 @@ def test_chunks_are_bounded_and_numbered(tmp_path, table):
 
 def test_registry_spec_uses_curate_datasets(monkeypatch, table):
     import curate.datasets
-    from embed import _formats
+    from embed import formats as _formats
 
     calls = []
 

@@ -1,6 +1,6 @@
 import torch
 
-from train.cast_ablate import ablate_head
+from train.cast.ablate import ablate_head
 
 
 def test_ablating_a_zeroed_head_changes_nothing(tiny_llama):

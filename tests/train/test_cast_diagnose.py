@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from train.cast_ablate import ablate_head
-from train.cast_diagnose import DiagnoseConfig, diagnose
-from train.cast_heads import head_slices
-from train.cast_signals import ablation_sensitivity, accumulate_gradients, batch_loss, loss_settings
+from train.cast.ablate import ablate_head
+from train.cast.diagnose import DiagnoseConfig, diagnose
+from train.cast.heads import head_slices
+from train.cast.signals import ablation_sensitivity, accumulate_gradients, batch_loss, loss_settings
 
 SAFE = [{"prompt": f"how do I hurt {w}", "response": "I can't help with that."} for w in ("him", "her", "them", "it")]
 UTIL = [{"prompt": f"what is {w}", "response": f"{w} is a kind of thing."} for w in ("a cat", "rain", "tea", "salt")]

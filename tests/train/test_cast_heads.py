@@ -1,7 +1,7 @@
 import pytest
 from torch import nn
 
-from train.cast_heads import head_slices
+from train.cast.heads import head_slices
 
 
 def test_slices_gqa(tiny_llama):

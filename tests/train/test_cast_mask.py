@@ -1,7 +1,7 @@
 import torch
 
-from train.cast_heads import head_slices
-from train.cast_mask import frozen_heads
+from train.cast.heads import head_slices
+from train.cast.mask import frozen_heads
 
 
 def test_masked_heads_do_not_change_under_adamw(tiny_llama):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from train.cast_scores import combine, conflict
+from train.cast.scores import combine, conflict
 
 
 def test_conflict_identical_and_opposite():

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from curate.errors import InputError
-from train.mosaic_sampler import cycle_batches, order_budgets, sample_tasks
+from train.mosaic.sampler import cycle_batches, order_budgets, sample_tasks
 
 CATS = {c: list(range(i * 10, i * 10 + 10)) for i, c in enumerate("abcde")}
 NEUTRAL = list(range(100, 130))

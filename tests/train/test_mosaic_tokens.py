@@ -8,7 +8,7 @@ import torch
 from curate.errors import ConfigError, InputError
 from curate.evaluation.controls import Controller
 from train.mosaic import MosaicController, load_controller
-from train.mosaic_tokens import ControlTokens, insert_prefix, position_ids_from_mask
+from train.mosaic.tokens import ControlTokens, insert_prefix, position_ids_from_mask
 
 
 def _tokens(hidden: int = 32) -> ControlTokens:
@@ -88,7 +88,7 @@ def test_bad_active_and_bad_sizes(tmp_path):
 
 def test_generation_with_controls_is_independent_of_batch_padding(tiny_llama, char_tokenizer):
     """Through HF generate (left padding, KV cache): a prompt answered alone equals it answered beside a longer one."""
-    from curate.evaluation.generation import generate
+    from curate.lm.generation import generate
 
     controller = MosaicController(_tokens(), ["b", "c"])
     alone = generate(tiny_llama, char_tokenizer, ["hi"], controller=controller, max_new_tokens=6, progress=False)

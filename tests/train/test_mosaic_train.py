@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from curate.errors import ConfigError, InputError
-from curate.evaluation.chat import tokenize_pairs
-from train._mosaic_loss import mosaic_batch_loss, token_kl
+from curate.lm.chat import tokenize_pairs
+from train.mosaic.loss import mosaic_batch_loss, token_kl
 from train.mosaic import MosaicConfig, run
-from train.mosaic_tokens import ControlTokens
+from train.mosaic.tokens import ControlTokens
 
 ROWS = ([{"prompt": f"cook {w}", "category": "food", "response": None} for w in ("rice", "eggs", "soup", "pie")]
         + [{"prompt": f"pet {w}", "category": "animal", "response": None} for w in ("cat", "dog", "owl")]
@@ -78,7 +78,7 @@ def test_kl_is_zero_without_tokens_and_matches_reference(tiny_llama, char_tokeni
 
 
 def test_precomputed_teacher_gives_the_same_loss_and_gradient(tiny_llama, char_tokenizer):
-    from train._mosaic_teacher import teacher_states
+    from train.mosaic.teacher import teacher_states
 
     tiny_llama.requires_grad_(False)
     prompts, answers = ["hi", "yo there", "cook rice now", "ok"], ["no", "sure thing", "rice is cooked", "fine then"]

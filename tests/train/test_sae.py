@@ -10,10 +10,10 @@ import torch
 
 from tests.train.sae_fixtures import planted_activations, planted_atoms, write_activation_folder, write_dictionary
 from train.sae import SAEConfig, run
-from train.sae_data import open_activations
-from train.sae_fit import FitOptions, fit
-from train.sae_metrics import DeadLatents, evaluate
-from train.sae_model import ENCODER_INIT_SCALE, SAEShape, SparseAutoencoder, load_sae, save_sae
+from train.sae.data import open_activations
+from train.sae.fit import FitOptions, fit
+from train.sae.metrics import DeadLatents, evaluate
+from train.sae.model import ENCODER_INIT_SCALE, SAEShape, SparseAutoencoder, load_sae, save_sae
 
 
 # tiny matrices: thread-pool wake-ups cost more than the arithmetic on a shared 2-core machine
@@ -57,7 +57,7 @@ def test_planted_dictionary_is_recovered(planted, tmp_path):
 def test_dictionary_init_places_concepts_first(planted, tmp_path):
     folder, atoms = planted
     config = _config(folder, tmp_path / "sae", steps=1)
-    from train.sae import _build
+    from train.sae.run import _build
 
     source = open_activations(config.activations)
     sae = _build(config, source, 1, torch.as_tensor(atoms[:8]), "cpu")
@@ -161,7 +161,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_resume_equals_uninterrupted(planted, tmp_path, monkeypatch):
-    from train import sae_fit
+    from train.sae import fit as sae_fit
 
     folder, _ = planted
     whole = run(_config(folder, tmp_path / "whole", steps=60, checkpoint_every=25, eval_activations=None))

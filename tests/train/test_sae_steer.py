@@ -8,8 +8,8 @@ import torch
 
 from curate.errors import ConfigError, InputError
 from curate.evaluation.controls import Controller
-from train.sae_model import SAEShape, SparseAutoencoder, save_sae
-from train.sae_steer import layer_module, load_sae_controller
+from train.sae.model import SAEShape, SparseAutoencoder, save_sae
+from train.sae.steer import layer_module, load_sae_controller
 
 
 def _save(folder, labels: list[str], layer: int = 1, seed: int = 0):
@@ -75,8 +75,8 @@ def test_all_neutral_is_the_identity(tiny_llama, tmp_path):
 
 
 def test_steering_changes_eval_nll_and_generation(tiny_llama, char_tokenizer, tmp_path):
-    from curate.evaluation.generation import generate
-    from curate.evaluation.likelihood import response_nll
+    from curate.lm.generation import generate
+    from curate.lm.likelihood import response_nll
 
     _save(tmp_path, ["undesirable"] * 32 + ["neutral"] * 32, layer=2)  # layer 2 = final norm output
     controller = load_sae_controller(tmp_path)
@@ -128,7 +128,7 @@ def test_sinks_are_left_alone_and_steering_json_gives_defaults(tmp_path):
 
 def test_eval_steer_dispatches_sae_folders(tmp_path):
     from curate.evaluation.controls import load_controller
-    from train.sae_steer import SAEController
+    from train.sae.steer import SAEController
 
     _save(tmp_path, ["undesirable"] * 4 + ["neutral"] * 60)
     controller = load_controller("steer", tmp_path)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from curate.errors import ConfigError, InputError
-from curate.evaluation.chat import tokenize_pairs
+from curate.lm.chat import tokenize_pairs
 from train.sft import SFTConfig, fit
 
 ROWS = [
@@ -51,7 +51,7 @@ def test_zero_weight_row_changes_nothing(tiny_llama, char_tokenizer, tmp_path):
     weights = np.array([1.0, 0.5, 2.0, 1.0, 0.0])
     fit(a, char_tokenizer, ROWS, cfg, weights=weights)
     # the same run with the zero-weight row dropped beforehand
-    from train._sft_data import rows_and_weights
+    from train.sft.data import rows_and_weights
     import pyarrow as pa
 
     table = pa.Table.from_pylist([dict(r, w=w) for r, w in zip(ROWS, weights)])
@@ -116,7 +116,7 @@ def test_trainable_predicate_freezes_others(tiny_llama, char_tokenizer, tmp_path
 def test_bad_weight_column(values, match, tmp_path):
     import pyarrow as pa
 
-    from train._sft_data import rows_and_weights
+    from train.sft.data import rows_and_weights
 
     table = pa.table({"prompt": ["a", "b"], "response": ["c", "d"], "w": values})
     with pytest.raises(InputError, match=match):
@@ -128,7 +128,7 @@ def test_bad_weight_column(values, match, tmp_path):
 def test_topk_and_resample(tmp_path):
     import pyarrow as pa
 
-    from train._sft_data import rows_and_weights
+    from train.sft.data import rows_and_weights
 
     table = pa.table({"prompt": list("abcd"), "response": list("efgh"), "w": [0.1, 3.0, 0.0, 0.9]})
     rows, w = rows_and_weights(table, _cfg(tmp_path, weight_column="w", mode="topk", top_fraction=0.5), "t")
@@ -195,7 +195,7 @@ def test_lora_trains_only_adapters(tiny_llama, char_tokenizer, tmp_path):
 
 
 def test_train_last_freezes_lower_blocks(tiny_llama, char_tokenizer, tmp_path):
-    from train._sft_run import last_blocks
+    from train.sft.run import last_blocks
 
     before = _params(tiny_llama)
     fit(tiny_llama, char_tokenizer, ROWS, _cfg(tmp_path, max_steps=2), trainable=last_blocks(tiny_llama, 1))

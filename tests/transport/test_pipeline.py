@@ -8,7 +8,7 @@ import pytest
 import transport.pipeline as pipeline
 from curate.errors import ConfigError, InputError
 from tests.transport._fixtures import unit
-from transport._config import SOTConfig
+from transport.config import SOTConfig
 from transport._features import Features
 
 

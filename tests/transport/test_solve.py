@@ -4,7 +4,7 @@ import torch
 
 from curate.errors import ConfigError, InputError
 from tests.transport._fixtures import unit
-from transport._config import SOTConfig
+from transport.config import SOTConfig
 from transport._solve import choose_solver, solve_weights
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from curate.evaluation.chat import tokenize_pairs
+from curate.lm.chat import tokenize_pairs
 
 __all__ = ["example_nll", "forward_logits", "response_nll"]
 

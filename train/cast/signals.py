@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from train.cast_ablate import ablate_head
-from train.cast_heads import HeadSlice, attention_layers
-from train.cast_scores import conflict
+from train.cast.ablate import ablate_head
+from train.cast.heads import HeadSlice, attention_layers
+from train.cast.scores import conflict
 
 __all__ = ["loss_settings", "batch_loss", "accumulate_gradients", "head_conflicts", "taylor_sensitivity",
            "ablation_sensitivity", "head_grid"]
@@ -26,14 +26,14 @@ __all__ = ["loss_settings", "batch_loss", "accumulate_gradients", "head_conflict
 
 def loss_settings(max_length: int, system: str | None, prompt_field: str = "prompt",
                   response_field: str = "response") -> SimpleNamespace:
-    """The attributes train._fit's loss reads (prompt/response fields, length budget, system message)."""
+    """The attributes train._loop's loss reads (prompt/response fields, length budget, system message)."""
     return SimpleNamespace(prompt_field=prompt_field, response_field=response_field, max_length=max_length,
                            system=system)
 
 
 def batch_loss(model: nn.Module, tokenizer, batch: list[dict], settings) -> torch.Tensor:
     """Mean response-token NLL of one batch (the same loss `curate train sft` minimises)."""
-    from train._fit import _weighted_loss
+    from train._loop import _weighted_loss
 
     loss, _ = _weighted_loss(model, tokenizer, batch, torch.ones(len(batch)), settings, len(batch))
     return loss

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from train.sae_data import ActivationSource
-from train.sae_metrics import DeadLatents
-from train.sae_model import SparseAutoencoder
+from train.sae.data import ActivationSource
+from train.sae.metrics import DeadLatents
+from train.sae.model import SparseAutoencoder
 
 __all__ = ["FitOptions", "sae_loss", "train_step", "fit", "make_adam", "CHECKPOINT_NAME"]
 

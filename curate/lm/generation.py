@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from curate.evaluation.chat import format_prompt
+from curate.lm.chat import format_prompt
 
 __all__ = ["generate"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import MissingDependencyError
-from embed.encoders import Encoded, Progress
+from embed.encoders.base import Encoded, Progress
 
 __all__ = ["ClipEncoder"]
 

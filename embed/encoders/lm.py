@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.errors import ConfigError
-from embed.encoders import Encoded, Progress, _tokenize, length_sorted_batches, pad_right
+from embed.encoders.base import Encoded, Progress, length_sorted_batches, pad_right, tokenize
 
 __all__ = ["CausalLMEncoder", "resolve_layer"]
 
@@ -71,7 +71,7 @@ class CausalLMEncoder:
     def encode(self, items: list[str], progress: Progress = None) -> Encoded:
         import torch
 
-        sequences = _tokenize(self.tokenizer, items, self.max_length)
+        sequences = tokenize(self.tokenizer, items, self.max_length)
         lengths = np.fromiter(map(len, sequences), int, len(sequences))
         pooled = np.empty((len(items), self.dim), dtype=np.float32) if self.pooling != "none" else None
         per_token: list[np.ndarray | None] = [None] * len(items)

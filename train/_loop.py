@@ -12,8 +12,8 @@ import torch
 from tqdm.auto import tqdm
 
 from curate.errors import InputError
-from curate.evaluation.chat import tokenize_pairs
-from curate.evaluation.likelihood import example_nll
+from curate.lm.chat import tokenize_pairs
+from curate.lm.likelihood import example_nll
 from train._common import batch_schedule, load_checkpoint, lr_at, make_optimizer, save_checkpoint
 
 __all__ = ["fit"]

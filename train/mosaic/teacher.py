@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from curate.evaluation.chat import tokenize_pairs
-from train._mosaic_loss import scored_hidden
+from curate.lm.chat import tokenize_pairs
+from train.mosaic.loss import scored_hidden
 
 __all__ = ["TeacherStates", "teacher_states"]
 

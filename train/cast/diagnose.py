@@ -103,10 +103,10 @@ def _batches(rows: list[dict], size: int) -> list[list[dict]]:
 
 def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict], config: DiagnoseConfig) -> tuple[dict, dict]:
     """(per-head columns, diagnostics) for an in-memory model; the core of `run`."""
-    from curate.evaluation.chat import ensure_chat_template
-    from train.cast_heads import head_slices
-    from train.cast_scores import combine, rank_normalise
-    from train.cast_signals import (ablation_sensitivity, accumulate_gradients, head_conflicts, head_grid,
+    from curate.lm.chat import ensure_chat_template
+    from train.cast.heads import head_slices
+    from train.cast.scores import combine, rank_normalise
+    from train.cast.signals import (ablation_sensitivity, accumulate_gradients, head_conflicts, head_grid,
                                     loss_settings, taylor_sensitivity)
 
     try:
@@ -154,7 +154,7 @@ def run(config: DiagnoseConfig) -> dict:
     from curate.config import config_to_dict
     from curate.device import resolve_device
     from curate.models import load_causal_lm, model_fingerprint
-    from train.cast_map import MANIFEST_FILE, write_conflict_map
+    from train.cast.conflict_map import MANIFEST_FILE, write_conflict_map
 
     if (config.out / MANIFEST_FILE).exists() and not config.overwrite:
         raise ConfigError(f"--out {config.out}: already holds a conflict map; pass --overwrite or choose another folder")

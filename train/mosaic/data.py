@@ -61,7 +61,7 @@ def load_rows(config) -> MosaicRows:
 def fill_base_responses(rows: MosaicRows, indices: list[int], model, tokenizer, max_new_tokens: int,
                         batch_size: int) -> int:
     """Give negatives without a response the frozen model's own greedy answer (self-distillation target)."""
-    from curate.evaluation.generation import generate
+    from curate.lm.generation import generate
 
     missing = sorted({i for i in indices if not rows.responses[i]})
     if not missing:

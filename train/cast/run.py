@@ -1,7 +1,7 @@
 """`curate train cast`: safety fine-tuning of the attention projections with chosen heads frozen (CAST).
 
 The trainable set is every q/k/v/o projection weight (plus the MLPs with --train-mlp); the skipped heads'
-slices are masked by `train.cast_mask.frozen_heads`, so they end bit-identical. With grouped-query attention a
+slices are masked by `train.cast.mask.frozen_heads`, so they end bit-identical. With grouped-query attention a
 skipped head also freezes its KV group's k/v rows (the group's other heads then train only their q rows and
 o columns); metrics.json records the parameters actually frozen so budgets can be compared honestly.
 """
@@ -45,7 +45,7 @@ class CastConfig(SFTConfig):
 
 def attention_trainable(model, train_mlp: bool):
     """A `trainable` predicate for fit(): q/k/v/o projection weights (and MLP weights with train_mlp)."""
-    from train.cast_heads import head_slices
+    from train.cast.heads import head_slices
 
     names = {s.name for s in head_slices(model)}
 
@@ -81,9 +81,9 @@ def check_map_matches(cmap, model, model_name: str, fingerprint: str) -> None:
 
 def fit_cast(model, tokenizer, rows: list[dict], config, skipped: list[tuple[int, int]], *, weights=None) -> dict:
     """Train in place with the `skipped` (layer, head) pairs frozen; returns fit()'s metrics plus budgets."""
-    from train._fit import fit
-    from train.cast_heads import head_slices
-    from train.cast_mask import frozen_heads
+    from train._loop import fit
+    from train.cast.heads import head_slices
+    from train.cast.mask import frozen_heads
 
     slices = head_slices(model)
     wanted = set(skipped)
@@ -104,12 +104,12 @@ def run(config: CastConfig) -> dict:
     """Load, check the map, select heads, fine-tune with them frozen; save like `curate train sft`."""
     from curate.config import atomic_write_text, save_config
     from curate.device import resolve_device
-    from curate.evaluation.chat import ensure_chat_template
+    from curate.lm.chat import ensure_chat_template
     from curate.evaluation.inputs import read_table, require_columns
     from curate.models import load_causal_lm, model_fingerprint
-    from train._sft_data import rows_and_weights
-    from train.cast_heads import head_slices
-    from train.cast_map import load_conflict_map, select_heads
+    from train.sft.data import rows_and_weights
+    from train.cast.heads import head_slices
+    from train.cast.conflict_map import load_conflict_map, select_heads
 
     out = config.out
     if (out / "metrics.json").exists() and not config.overwrite:

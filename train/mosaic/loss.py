@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from train.mosaic_tokens import insert_prefix, position_ids_from_mask
+from train.mosaic.tokens import insert_prefix, position_ids_from_mask
 
 __all__ = ["scored_hidden", "token_kl", "per_row_mean", "mosaic_batch_loss"]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from torch import nn
 
-from train.cast_heads import attention_layers
+from train.cast.heads import attention_layers
 
 __all__ = ["ablate_head"]
 

@@ -30,7 +30,7 @@ def _model_facts(config: EmbedConfig) -> tuple[str, int | None]:
         return fingerprint, None
     from transformers import AutoConfig
 
-    from embed._lm import resolve_layer
+    from embed.encoders.lm import resolve_layer
 
     model_config = AutoConfig.from_pretrained(resolve_model_path(config.model))
     return fingerprint, resolve_layer(config.layer, int(model_config.num_hidden_layers))

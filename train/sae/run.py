@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 from curate.errors import ConfigError, InputError
-from train.sae_annotate import annotate_atoms
-from train.sae_model import SAEShape, SparseAutoencoder, load_sae, save_sae
-from train.sae_steer import SAEController, load_sae_controller
+from train.sae.annotate import annotate_atoms
+from train.sae.model import SAEShape, SparseAutoencoder, load_sae, save_sae
+from train.sae.steer import SAEController, load_sae_controller
 
 __all__ = ["SAEConfig", "run", "SparseAutoencoder", "SAEShape", "load_sae", "save_sae", "annotate_atoms",
            "SAEController", "load_sae_controller", "default_lr"]
@@ -152,7 +152,7 @@ def _build(config: SAEConfig, source, layer, atoms, device) -> SparseAutoencoder
 
 
 def _options(config: SAEConfig, width: int):
-    from train.sae_fit import FitOptions
+    from train.sae.fit import FitOptions
 
     return FitOptions(steps=config.steps, batch_size=config.batch_size, lr=config.lr or default_lr(width),
                       warmup_steps=config.warmup_steps, auxk_alpha=config.auxk_alpha, aux_k=config.aux_k,
@@ -161,8 +161,8 @@ def _options(config: SAEConfig, width: int):
 
 
 def _held_out(config: SAEConfig, sae, source) -> dict | None:
-    from train.sae_data import open_activations
-    from train.sae_metrics import evaluate
+    from train.sae.data import open_activations
+    from train.sae.metrics import evaluate
 
     if config.eval_activations is None:
         return None
@@ -176,7 +176,7 @@ def _held_out(config: SAEConfig, sae, source) -> dict | None:
 
 def _write_outputs(config: SAEConfig, sae, dictionary, history: list[dict], summary: dict) -> None:
     from curate.config import atomic_write_bytes, atomic_write_text, save_config
-    from train.sae_metrics import plot_training_curve
+    from train.sae.metrics import plot_training_curve
 
     out = Path(config.out)
     save_sae(sae, out, init=config.init, activations=str(config.activations),
@@ -198,8 +198,8 @@ def _write_outputs(config: SAEConfig, sae, dictionary, history: list[dict], summ
 def run(config: SAEConfig) -> dict:
     """Train, annotate and save the SAE; returns the summary also written to metrics.json."""
     from curate.device import resolve_device
-    from train.sae_data import open_activations
-    from train.sae_fit import CHECKPOINT_NAME, fit
+    from train.sae.data import open_activations
+    from train.sae.fit import CHECKPOINT_NAME, fit
 
     _check_out(config)
     if config.threads is not None:

@@ -1,4 +1,4 @@
-"""MOSAIC composable safety control tokens: training config, token module, and the eval Controller.
+"""The MOSAIC eval Controller: prepends the active categories' trained control tokens.
 
     from train.mosaic import MosaicConfig, run, load_controller
     controller = load_controller("controls/", active=["malicious_uses", "misinformation"])
@@ -12,12 +12,9 @@ from pathlib import Path
 
 import torch
 
-from train.mosaic_sampler import Task, cycle_batches, order_budgets, sample_tasks
-from train.mosaic_tokens import ControlTokens, insert_prefix
-from train.mosaic_train import DEFAULT_REFUSAL, MosaicConfig, run
+from train.mosaic.tokens import ControlTokens, insert_prefix
 
-__all__ = ["MosaicConfig", "run", "ControlTokens", "MosaicController", "load_controller", "insert_prefix",
-           "Task", "order_budgets", "sample_tasks", "cycle_batches", "DEFAULT_REFUSAL"]
+__all__ = ["MosaicController", "load_controller", "parse_active"]
 
 
 class MosaicController:

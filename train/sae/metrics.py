@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.sae_model import SparseAutoencoder
+from train.sae.model import SparseAutoencoder
 
 __all__ = ["DeadLatents", "evaluate", "plot_training_curve"]
 

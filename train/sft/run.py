@@ -10,11 +10,11 @@ import torch
 from curate.config import atomic_write_text, save_config
 from curate.device import resolve_device
 from curate.errors import ConfigError, require
-from curate.evaluation.chat import ensure_chat_template
+from curate.lm.chat import ensure_chat_template
 from curate.evaluation.inputs import read_table, require_columns
 from curate.models import load_causal_lm
-from train._fit import fit
-from train._sft_data import rows_and_weights
+from train._loop import fit
+from train.sft.data import rows_and_weights
 
 __all__ = ["run"]
 

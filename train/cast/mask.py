@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from train.cast_heads import HeadSlice
+from train.cast.heads import HeadSlice
 
 __all__ = ["frozen_heads"]
 

@@ -84,10 +84,10 @@ def run(config: MosaicConfig) -> dict:
 
     from curate.config import atomic_write_text, save_config
     from curate.device import resolve_device
-    from curate.evaluation.chat import ensure_chat_template
+    from curate.lm.chat import ensure_chat_template
     from curate.models import load_causal_lm
-    from train._mosaic_data import load_rows
-    from train._mosaic_fit import fit_tokens, prepare_tokens
+    from train.mosaic.data import load_rows
+    from train.mosaic.fit import fit_tokens, prepare_tokens
 
     out = Path(config.out)
     if (out / "metrics.json").exists() and not config.overwrite:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from curate.errors import ConfigError, InputError
-from train.sae_model import SparseAutoencoder, load_sae
+from train.sae.model import SparseAutoencoder, load_sae
 
 __all__ = ["SAEController", "load_sae_controller", "layer_module"]
 

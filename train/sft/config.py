@@ -85,14 +85,14 @@ class SFTConfig:
 
 
 def fit(model, tokenizer, rows: list[dict], config, *, weights=None, after_backward=None, trainable=None) -> dict:
-    """Train `model` in place on rows {prompt_field, response_field}; see train._fit for the contract."""
-    from train._fit import fit as _fit
+    """Train `model` in place on rows {prompt_field, response_field}; see train._loop for the contract."""
+    from train._loop import fit as _fit
 
     return _fit(model, tokenizer, rows, config, weights=weights, after_backward=after_backward, trainable=trainable)
 
 
 def run(config: SFTConfig) -> dict:
     """Load the model and data, fine-tune, save the model, metrics.json and the resolved config."""
-    from train._sft_run import run as _run
+    from train.sft.run import run as _run
 
     return _run(config)

@@ -1,0 +1,1 @@
+"""CAST: head-level conflict diagnosis, then safety tuning that skips high-conflict heads."""
