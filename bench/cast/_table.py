@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from curate.config import atomic_write_text
+from bench.common import machine_info, write_json
+from curate.io import atomic_write_text
 
 LABELS = {"base": "base (no tuning)", "none": "full attention tuning", "conflict": "CAST (skip top-score heads)",
           "random": "random skip", "low-conflict": "low-conflict skip"}
@@ -63,14 +64,14 @@ def write_tables(work: Path, settings: dict, manifest: dict, metrics: dict, summ
                      f"(n={r['n_benign']}) | {r['nll']:.4f} ± {r['nll_sem']:.4f} | {r['nll_rise']:+.4f} | "
                      f"{'' if r['skipped_heads'] is None else r['skipped_heads']} | "
                      f"{updated} |")
-    top = sorted(zip(*(manifest_columns(work)[k] for k in ("rank", "layer", "head"))))[:10]
-    lines += ["", f"Top-10 heads by score (layer.head): {', '.join(f'{l}.{h}' for _, l, h in top)}",
+    top = sorted(zip(*(manifest_columns(work)[k] for k in ("rank", "layer", "head")), strict=True))[:10]
+    lines += ["", f"Top-10 heads by score (layer.head): {', '.join(f'{layer}.{head}' for _, layer, head in top)}",
               "", f"Claim check: {json.dumps(claim)}", "",
               "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())]
     text = "\n".join(lines) + "\n"
     payload = {"settings": settings, "diagnosis": {k: v for k, v in manifest.items() if k != "config"},
-               "rows": rows, "claim": claim, "timings": timings}
-    atomic_write_text(work / "results.json", json.dumps(payload, indent=2, default=str) + "\n")
+               "rows": rows, "claim": claim, "timings": timings, "machine": machine_info()}
+    write_json(work / "results.json", payload)
     atomic_write_text(work / "results.md", text)
     print(text)
     return payload

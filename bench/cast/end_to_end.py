@@ -1,7 +1,7 @@
 """CAST on SmolLM2-135M-Instruct: full attention tuning vs CAST vs random skip vs low-conflict skip.
 
-    .venv/bin/python bench/cast.py --work runs/cast          # full run (finished stages are skipped on rerun)
-    .venv/bin/python bench/cast.py --work runs/cast --help   # sizes, steps, seeds
+    .venv/bin/python -m bench.cast.end_to_end --work runs/cast   # full run (finished stages are skipped on rerun)
+    .venv/bin/python -m bench.cast.end_to_end --help             # sizes, steps, seeds
 
 Stages (each writes into --work and is skipped on rerun when its output exists):
  1. data      seeded, disjoint subsets: safety training rows (harmful train prompts -> refusal templates, from
@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +28,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import RESULTS, SYSTEM_PROMPT, evaluate_model, make_parser, timed
 
 SELECTIONS = ("none", "conflict", "random", "low-conflict")
-SYSTEM = "You are a helpful assistant."
 COLUMNS = ["id", "prompt", "response", "category"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__)
     p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--figures", type=Path, default=Path("bench/results/cast"), help="where the heat maps are copied")
+    p.add_argument("--figures", type=Path, default=RESULTS / "cast", help="where the heat maps are copied")
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-rows", type=int, default=256)
@@ -99,15 +96,15 @@ def stage_data(args, data: Path) -> dict:
 
 
 def stage_diagnose(args, data: Path, out: Path) -> dict:
-    from train.cast.diagnose import DiagnoseConfig, run
     from train.cast.conflict_map import HEATMAPS
+    from train.cast.diagnose import DiagnoseConfig, run
 
     if not (out / "manifest.json").exists():
         run(DiagnoseConfig(out=out, model=args.model, safe=str(data / "calib_safe.parquet"),
                            util=str(data / "calib_util.parquet"), batches=args.diag_batches,
                            batch_size=args.diag_batch_size, ablation_batches=args.ablation_batches,
-                           max_length=args.max_length, sensitivity=args.sensitivity, system=SYSTEM, seed=args.seed,
-                           overwrite=True))
+                           max_length=args.max_length, sensitivity=args.sensitivity, system=SYSTEM_PROMPT,
+                           seed=args.seed, overwrite=True))
     args.figures.mkdir(parents=True, exist_ok=True)
     for file in HEATMAPS.values():
         shutil.copyfile(out / file, args.figures / file)
@@ -121,41 +118,36 @@ def stage_train(args, data: Path, cmap: Path, out: Path, select: str) -> dict:
         return json.loads((out / "metrics.json").read_text())
     return run(CastConfig(data=str(data / "train.parquet"), out=out, model=args.model, conflict_map=cmap,
                           select=select, skip_fraction=args.skip_fraction, max_steps=args.steps, lr=args.lr,
-                          batch_size=args.batch_size, max_length=args.max_length, system=SYSTEM, seed=args.seed,
+                          batch_size=args.batch_size, max_length=args.max_length, system=SYSTEM_PROMPT, seed=args.seed,
                           save_every=6, overwrite=True))
 
 
 def stage_eval(args, model: str, out: Path, data: Path) -> dict:
-    from bench._eval_stage import evaluate
-
-    return evaluate(model, out, data, system=SYSTEM, max_new_tokens=args.max_new_tokens, max_length=args.max_length)
+    return evaluate_model(model, out, data, system=SYSTEM_PROMPT, max_new_tokens=args.max_new_tokens,
+                          max_length=args.max_length)
 
 
 def main(argv=None) -> None:
-    from bench._cast_table import write_tables
+    from bench.cast._table import write_tables
 
     args = parse_args(argv)
     work, data = args.work, args.work / "data"
     timings: dict[str, float] = {}
-    t = time.perf_counter()
-    source = stage_data(args, data)
-    timings["data"] = time.perf_counter() - t
-    t = time.perf_counter()
-    manifest = stage_diagnose(args, data, work / "map")
-    timings["diagnose"] = time.perf_counter() - t
+    with timed(timings, "data"):
+        source = stage_data(args, data)
+    with timed(timings, "diagnose"):
+        manifest = stage_diagnose(args, data, work / "map")
     selections = args.selections.split(",")
     metrics = {}
     for select in selections:
-        t = time.perf_counter()
-        metrics[select] = stage_train(args, data, work / "map", work / f"ft_{select}", select)
-        timings[f"train_{select}"] = time.perf_counter() - t
+        with timed(timings, f"train_{select}"):
+            metrics[select] = stage_train(args, data, work / "map", work / f"ft_{select}", select)
         print(f"[cast] trained {select}: final loss {metrics[select]['final_loss']:.4f}", flush=True)
     models = {"base": args.model} | {s: str(work / f"ft_{s}") for s in selections}
     summaries = {}
     for name, path in models.items():
-        t = time.perf_counter()
-        summaries[name] = stage_eval(args, path, work / "eval" / name, data)
-        timings[f"eval_{name}"] = time.perf_counter() - t
+        with timed(timings, f"eval_{name}"):
+            summaries[name] = stage_eval(args, path, work / "eval" / name, data)
         print(f"[cast] evaluated {name}", flush=True)
     write_tables(work, vars(args) | source, manifest, metrics, summaries, timings)
 

@@ -12,8 +12,9 @@ import numpy as np
 def write_bench_pool(path: Path, num_concepts: int, extra: int, seed: int = 0) -> Path:
     import polars as pl
 
-    from concepts.pool import _write_parquet, default_pool
+    from concepts.pool import default_pool
     from concepts.vocab import wordnet_vocabulary
+    from curate.io import write_parquet
 
     if path.is_file():
         return path
@@ -25,6 +26,6 @@ def write_bench_pool(path: Path, num_concepts: int, extra: int, seed: int = 0) -
     pick = np.sort(np.random.default_rng(seed).choice(rest.height, min(extra, rest.height), replace=False))
     frame = pl.concat([own, rest[pick]]).select("id", "text")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_parquet(frame, path)
+    write_parquet(frame, path)
     print(f"bench pool: {own.height} own-concept sentences + {len(pick)} others -> {path}", flush=True)
     return path

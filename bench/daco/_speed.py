@@ -27,7 +27,7 @@ def omp_speed(activations: np.ndarray, atoms: np.ndarray, k: int, repeats: int =
     ours_err = np.linalg.norm(ours.residual.numpy(), axis=1) / norm
     sk_err = np.linalg.norm(x32 - ref @ d32, axis=1) / norm
     same = float(np.mean([set(np.flatnonzero(a)) == set(np.flatnonzero(b))
-                          for a, b in zip(ours.codes.numpy(), ref)]))
+                          for a, b in zip(ours.codes.numpy(), ref, strict=True)]))
     return {"n": len(x32), "atoms": len(d32), "dim": x32.shape[1], "k": k, "ours_s": round(ours_s, 3),
             "sklearn_s": round(sk_s, 3), "speedup": round(sk_s / ours_s, 2),
             "ours_rel_error": float(ours_err.mean()), "sklearn_rel_error": float(sk_err.mean()),

@@ -1,24 +1,22 @@
 """DACO benchmark: build a dictionary on real data, steer SmolLM2-135M with it, and time sparse coding.
 
 Stages (each skipped when its output exists, so a stopped run resumes):
-  pool    the benchmark pool (bench/_daco_pool.py)
+  pool    the benchmark pool (bench/daco/_pool.py)
   build   `curate build-dictionary` on it (WordNet vocabulary of --num-concepts, SmolLM2 layers --layers)
   plain   `curate eval` of the plain model: --limit heldout harmful prompts + benign-qa heldout prompts, benign NLL
   steered the same evaluation with `--steer DICT` (OMP k, strength in DICT/steering.json)
   speed   our batched OMP vs scikit-learn sparse_encode(omp) on the build's activations and atoms
 
-    python bench/daco.py --work runs/daco/bench --num-concepts 1000 --limit 60
+    .venv/bin/python -m bench.daco.end_to_end --work runs/daco/bench --num-concepts 1000 --limit 60
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common import machine_info, make_parser, write_json
 
 
 def _build(args, pool: Path) -> Path:
@@ -47,7 +45,7 @@ def _eval(args, name: str, steer: Path | None) -> dict:
 def _speed(args, folder: Path) -> dict:
     import numpy as np
 
-    from _daco_speed import omp_speed
+    from bench.daco._speed import omp_speed
     from concepts import load_dictionary
     from embed import read_embeddings
 
@@ -62,7 +60,7 @@ def _speed(args, folder: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--work", type=Path, default=Path("runs/daco/bench"))
     parser.add_argument("--num-concepts", type=int, default=1000)
     parser.add_argument("--extra-pool", type=int, default=12_000, help="random default-pool sentences added")
@@ -78,11 +76,12 @@ def main() -> None:
     parser.add_argument("--stages", default="pool,build,plain,steered,speed")
     args = parser.parse_args()
     stages = set(args.stages.split(","))
-    from _daco_pool import write_bench_pool
+    from bench.daco._pool import write_bench_pool
 
     saved = args.work / "results.json"
     results: dict = json.loads(saved.read_text()) if saved.is_file() else {}  # stages run earlier are kept
-    results.update({"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "args": vars(args)})
+    results.update({"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "args": vars(args),
+                    **machine_info()})
     pool = write_bench_pool(args.work / "pool.parquet", args.num_concepts, args.extra_pool)
     folder = _build(args, pool) if "build" in stages or "steered" in stages else args.work / "dict"
     results["build"] = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").is_file() else None
@@ -93,9 +92,7 @@ def main() -> None:
         results["steered"] = _eval(args, f"eval-steered-k{args.steer_k}-s{args.strength:g}", folder)
     if "speed" in stages:
         results["speed"] = _speed(args, folder)
-    from curate.config import atomic_write_text
-
-    atomic_write_text(saved, json.dumps(results, indent=2, default=str))
+    write_json(saved, results)
     for stage in ("plain", "steered"):
         if stage in results:
             s = results[stage]

@@ -1,7 +1,7 @@
 """`curate embed` vs sentence-transformers `encode` on the same real texts, plus peak RSS at two corpus sizes.
 
-    .venv/bin/python bench/embed_throughput.py                      # 20k texts, batch 64, max length 256
-    .venv/bin/python bench/embed_throughput.py --rows 2000 --skip-rss
+    .venv/bin/python -m bench.embed.throughput                      # 20k texts, batch 64, max length 256
+    .venv/bin/python -m bench.embed.throughput --rows 2000 --skip-rss
 
 Throughput: both sides read the same JSONL (benign-qa Q/A from the dataset registry, repeated with new ids to
 reach --rows), render "{prompt}\\n{response}", embed with MiniLM (same batch size and max length, CPU) and end
@@ -15,7 +15,6 @@ tokenizer (the pipeline — reader, tokenizer, shards, writer — is what grows 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -26,6 +25,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.common import machine_info, make_parser
 
 
 def write_corpus(path: Path, rows: int) -> Path:
@@ -93,6 +94,7 @@ def throughput(args, work: Path) -> None:
     print(f"  sentence-transformers encode: {theirs:.2f} s ({args.rows / theirs:.1f} rows/s)")
     print(f"  curate embed (incl. Parquet):  {ours:.2f} s ({args.rows / ours:.1f} rows/s); stages {stages}")
     print(f"  ratio ours/theirs throughput: {theirs / ours:.3f}   (max |difference| of vectors {diff:.2e})")
+    print(f"  machine: {json.dumps(machine_info())}")
 
 
 def tiny_model(folder: Path) -> Path:
@@ -132,7 +134,7 @@ def peak_rss(args, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=256)

@@ -1,6 +1,6 @@
 """Cross-validated accuracy/F1 of the refusal judge on the human labels (registry:refusals).
 
-    .venv/bin/python bench/judge_accuracy.py [--folds 5 --repeats 5 --seed 0]
+    .venv/bin/python -m bench.eval.judge_accuracy [--folds 5 --repeats 5 --seed 0]
 
 Prints rules-only, classifier-only and combined (the shipped judge) figures; every example is scored by a
 judge trained without it.
@@ -8,17 +8,14 @@ judge trained without it.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import machine_info, make_parser
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = make_parser(__doc__)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
@@ -31,6 +28,7 @@ def main() -> None:
     features = judge_features(prompts, responses)
     result = cross_validate(features, labels, folds=args.folds, repeats=args.repeats, seed=args.seed)
     result["seconds"] = round(time.perf_counter() - started, 1)
+    result["machine"] = machine_info()
     print(json.dumps(result, indent=2))
 
 

@@ -33,7 +33,7 @@ def eval_sets(heldout: list[dict], categories: list[str], subsets: int, n_eval: 
         combos = list(itertools.combinations(categories, order))
         for idx in rng.choice(len(combos), size=min(subsets, len(combos)), replace=False):
             active = combos[idx]
-            pos = [p for c, n in zip(active, _split(n_eval, order)) for p in _take(by_cat[c], n, rng)]
+            pos = [p for c, n in zip(active, _split(n_eval, order), strict=True) for p in _take(by_cat[c], n, rng)]
             inactive = [p for c in categories if c not in active for p in by_cat[c]]
             n_inactive = n_eval // 2 if inactive else 0
             neg = _take(neutral, n_eval - n_inactive, rng) + _take(inactive, n_inactive, rng)
@@ -74,7 +74,7 @@ def evaluate(model, tokenizer, judge, sets: list[dict], controls: dict, new_toke
     base = {}
     if with_base:
         unique = list(dict.fromkeys(p for s in sets for p in s["pos"] + s["neg"]))
-        base = dict(zip(unique, run(unique)))
+        base = dict(zip(unique, run(unique), strict=True))
     results = []
     for item in sets:
         prompts, active = item["pos"] + item["neg"], list(item["active"])
@@ -110,6 +110,11 @@ def utility(model, tokenizer, heldout: list[dict], categories: list[str], contro
     return out
 
 
+def _pooled(rows: list[dict], key: str, count: str) -> float:
+    """100 × the mean of rows[key] weighted by rows[count] (rows with no prompts of that kind left out)."""
+    return 100 * sum(r[key] * r[count] for r in rows if r[count]) / max(1, sum(r[count] for r in rows))
+
+
 def table(results: list[dict]) -> str:
     """Markdown: per method and order, pooled over the evaluated subsets (rates weighted by prompt counts)."""
     lines = ["| method | order | n pos / neg | DSR % | OR % | OR neutral % | OR inactive % | DSR − OR |",
@@ -119,12 +124,11 @@ def table(results: list[dict]) -> str:
             rs = [r for r in results if r["method"] == method and r["order"] == order]
             if not rs:
                 continue
-            pooled = lambda key, n: 100 * sum(r[key] * r[n] for r in rs if r[n]) / max(1, sum(r[n] for r in rs))  # noqa: E731
             for r in rs:
                 r["n_neg"] = r["n_neutral"] + r["n_inactive"]
-            dsr, orr = pooled("dsr", "n_pos"), pooled("or", "n_neg")
+            dsr, orr = _pooled(rs, "dsr", "n_pos"), _pooled(rs, "or", "n_neg")
             n_pos, n_neg = sum(r["n_pos"] for r in rs), sum(r["n_neg"] for r in rs)
-            lines.append(f"| {method} | {order} | {n_pos} / {n_neg} | {dsr:.1f} | {orr:.1f} | "
-                         f"{pooled('or_neutral', 'n_neutral'):.1f} | {pooled('or_inactive', 'n_inactive'):.1f} | "
-                         f"{dsr - orr:.1f} |")
+            neutral, inactive = _pooled(rs, "or_neutral", "n_neutral"), _pooled(rs, "or_inactive", "n_inactive")
+            lines.append(f"| {method} | {order} | {n_pos} / {n_neg} | {dsr:.1f} | {orr:.1f} | {neutral:.1f} | "
+                         f"{inactive:.1f} | {dsr - orr:.1f} |")
     return "\n".join(lines)

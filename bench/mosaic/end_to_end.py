@@ -1,7 +1,7 @@
 """MOSAIC benchmark on SmolLM2-135M: control tokens vs in-context system prompt vs per-category ablation.
 
-    .venv/bin/python bench/mosaic.py --config risk --out runs/mosaic-risk
-    .venv/bin/python bench/mosaic.py --config topics --out runs/mosaic-topics
+    .venv/bin/python -m bench.mosaic.end_to_end --config risk --out runs/mosaic-risk
+    .venv/bin/python -m bench.mosaic.end_to_end --config topics --out runs/mosaic-topics
 
 Trains MOSAIC (orders 1..max-order) and the ablation (each category alone = order-1 sampling only; the tokens of
 different categories share no parameters), then on the HELD-OUT split measures, per order r = 1..4 and for a few
@@ -12,19 +12,16 @@ mean response NLL on held-out benign Q/A with controls active vs without. Prints
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._mosaic_eval import eval_sets, evaluate, table, utility  # noqa: E402
-from bench.mosaic_data import load_config_tables  # noqa: E402
+from bench.common import machine_info, make_parser, timed, write_json
+from bench.mosaic._data import load_config_tables
+from bench.mosaic._eval import eval_sets, evaluate, table, utility
 
 METHODS = ("base", "in-context", "mosaic", "ablation")
 
@@ -57,7 +54,7 @@ def _merged_table(out: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--config", choices=["risk", "topics"], required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--stage", choices=["train", "eval", "all", "table"], default="all",
@@ -93,36 +90,33 @@ def main() -> None:
     timings = {}
     if args.stage in ("train", "all"):
         for name, path in controls.items():
-            start = time.perf_counter()
-            _train(args, data, path, args.max_order if name == "mosaic" else 1)
-            timings[f"train_{name}_s"] = round(time.perf_counter() - start, 1)
+            with timed(timings, f"train_{name}_s", digits=1):
+                _train(args, data, path, args.max_order if name == "mosaic" else 1)
     if args.stage in ("eval", "all"):
         import torch
 
         from curate.models import load_causal_lm
 
         try:
-            from curate.evaluation.judge import RefusalJudge
+            from curate.evaluation.judge_train import default_judge
 
-            judge, judge_name = RefusalJudge.default(), "RefusalJudge.default (rules + MiniLM LR)"
+            judge, judge_name = default_judge(), "default_judge (rules + MiniLM LR)"
         except Exception as err:  # the registry-trained judge needs DATA's registry:refusals
             judge, judge_name = None, f"rules only (RefusalJudge unavailable: {type(err).__name__})"
         torch.set_num_threads(args.threads)
         tokenizer, model = load_causal_lm("smollm2-135m", device="cpu", dtype=torch.float32)
         rng = np.random.default_rng(0)
-        start = time.perf_counter()
-        sets = eval_sets(heldout, args.categories, args.subsets, args.n_eval, rng)
-        results = evaluate(model, tokenizer, judge, sets, controls, args.new_tokens, "base" in args.methods,
-                           "in-context" in args.methods)
-        timings["eval_s"] = round(time.perf_counter() - start, 1)
-        start = time.perf_counter()
-        util = utility(model, tokenizer, heldout, args.categories, controls, args.n_utility, args.max_length, rng)
-        timings["utility_s"] = round(time.perf_counter() - start, 1)
+        with timed(timings, "eval_s", digits=1):
+            sets = eval_sets(heldout, args.categories, args.subsets, args.n_eval, rng)
+            results = evaluate(model, tokenizer, judge, sets, controls, args.new_tokens, "base" in args.methods,
+                               "in-context" in args.methods)
+        with timed(timings, "utility_s", digits=1):
+            util = utility(model, tokenizer, heldout, args.categories, controls, args.n_utility, args.max_length, rng)
         summary = {"config": args.config, "data_source": source, "judge": judge_name, "args": {
             k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "utility": util,
-            "timings": timings, "results": results}
+            "timings": timings, "machine": machine_info(), "results": results}
         name = "bench.json" if set(args.methods) == set(METHODS) else f"bench-{'+'.join(args.methods)}.json"
-        (args.out / name).write_text(json.dumps(summary, indent=2))
+        write_json(args.out / name, summary)
         print(f"config={args.config} data={source} judge={judge_name}\n{table(results)}\nutility={util}")
 
 

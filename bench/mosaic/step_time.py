@@ -1,6 +1,6 @@
 """Time one MOSAIC training step on SmolLM2-135M: torch threads, and teacher per step vs precomputed.
 
-    .venv/bin/python bench/mosaic_step_time.py --threads 1 2 --repeats 3
+    .venv/bin/python -m bench.mosaic.step_time --threads 1 2 --repeats 3
 
 A batch of 8 real registry prompts (4 harmful positives with the refusal, 4 benign negatives with their answers),
 3 active categories x 5 tokens, max length 80. Prints forward / backward seconds per step and the loss, which must
@@ -9,14 +9,9 @@ be the same with the teacher run per step and with its states precomputed.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import make_parser
 
 
 def _batch(tokenizer):
@@ -32,10 +27,12 @@ def _batch(tokenizer):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    import torch
+
     from curate.models import load_causal_lm
     from train.mosaic.loss import mosaic_batch_loss
     from train.mosaic.teacher import teacher_states

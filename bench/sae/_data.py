@@ -8,11 +8,11 @@ so the activations look like the ones the model computes while answering in `cur
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from bench.common import curate_executable, run_command
 
 CHAT_TEMPLATE = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n{response}"
 
@@ -50,11 +50,9 @@ def write_inputs(work: Path, benign_train: int, dialogues: int, benign_heldout: 
 
 def embed(records: Path, out: Path, layer: int, max_length: int) -> Path:
     """`curate embed --encoder lm --pooling none` (resumes if interrupted)."""
-    command = [str(Path(sys.executable).with_name("curate")), "embed", str(records), "--out", str(out), "--encoder", "lm",
-               "--layer", str(layer), "--pooling", "none", "--template", CHAT_TEMPLATE, "--max-length", str(max_length),
-               "--batch-size", "32", "--shard-size", "500"]
-    print("$ " + " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    run_command([curate_executable(), "embed", str(records), "--out", str(out), "--encoder", "lm",
+                 "--layer", str(layer), "--pooling", "none", "--template", CHAT_TEMPLATE,
+                 "--max-length", str(max_length), "--batch-size", "32", "--shard-size", "500"])
     return out
 
 
@@ -64,7 +62,3 @@ def build_activations(work: Path, layer: int = 15, benign_train: int = 800, dial
     held = embed(paths["heldout"], work / f"acts-heldout-l{layer}", layer, max_length)
     train = embed(paths["train"], work / f"acts-train-l{layer}", layer, max_length)
     return train, held
-
-
-if __name__ == "__main__":
-    build_activations(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/sae"))

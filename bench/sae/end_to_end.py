@@ -1,11 +1,11 @@
 """SAE benchmark on real SmolLM2-135M-Instruct activations (DACO, SAE part).
 
-    .venv/bin/python bench/sae.py --work runs/sae            # every stage; finished stages are skipped
+    .venv/bin/python -m bench.sae.end_to_end --work runs/sae      # every stage; finished stages are skipped
 
-1. data     per-token layer-15 activations of registry records (bench/_sae_data.py, `curate embed`)
-2. dict     a concept dictionary at layer 15 (`curate build-dictionary`, concept list bench/_sae_concepts.txt)
+1. data     per-token layer-15 activations of registry records (bench/sae/_data.py, `curate embed`)
+2. dict     a concept dictionary at layer 15 (`curate build-dictionary`, concept list bench/sae/concepts.txt)
 3. init     `curate train sae` with --init dictionary vs --init random, equal steps, k and width: held-out FVU
-4. peer     tokens/s of our trainer vs EleutherAI sparsify on the same cached batches (bench/_sae_peer.py)
+4. peer     tokens/s of our trainer vs EleutherAI sparsify on the same cached batches (bench/sae/_peer.py)
 5. steer    `curate eval` without steering, with SAE steering and with the dictionary's sparse-coding
             steering: harmful compliance and benign NLL on held-out prompts
 Results go to WORK/sae_bench.json; BENCHMARKS.md quotes them.
@@ -13,42 +13,37 @@ Results go to WORK/sae_bench.json; BENCHMARKS.md quotes them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (
+    curate_executable,
+    machine_info,
+    make_parser,
+    run_command,
+    write_json,
+)
+from bench.sae._data import build_activations
 
-from bench._sae_data import build_activations  # noqa: E402
-
-CURATE = str(Path(sys.executable).with_name("curate"))
-
-
-def _sh(command: list[str], threads: int | None = None) -> None:
-    import os
-
-    print("$ " + " ".join(command), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
-    subprocess.run(command, check=True, env=env)
+CONCEPTS = Path(__file__).with_name("concepts.txt")
 
 
 def build_dictionary(work: Path, layer: int) -> Path:
     out = work / f"dict-l{layer}"
     if not (out / "manifest.json").exists():
-        _sh([CURATE, "build-dictionary", "--out", str(out), "--concepts", "bench/_sae_concepts.txt", "--layers",
-             str(layer), "--pool-limit", "5000", "--background", "512", "--positives", "8", "--negatives", "8",
-             "--seed", "0"])
+        run_command([curate_executable(), "build-dictionary", "--out", str(out), "--concepts", str(CONCEPTS),
+                     "--layers", str(layer), "--pool-limit", "5000", "--background", "512", "--positives", "8",
+                     "--negatives", "8", "--seed", "0"])
     return out
 
 
 def _train_command(out: Path, acts: Path, held: Path, dictionary: Path, args, init: str) -> list[str]:
-    return [CURATE, "train", "sae", "--activations", str(acts), "--dictionary", str(dictionary), "--init", init,
-            "--k", str(args.k), "--expansion", str(args.expansion), "--steps", str(args.steps), "--batch-size",
-            str(args.batch_size), "--eval-activations", str(held), "--eval-tokens", "20000", "--eta", str(args.eta),
-            "--seed", "0", "--threads", str(args.threads), "--out", str(out)]
+    return [curate_executable(), "train", "sae", "--activations", str(acts), "--dictionary", str(dictionary),
+            "--init", init, "--k", str(args.k), "--expansion", str(args.expansion), "--steps", str(args.steps),
+            "--batch-size", str(args.batch_size), "--eval-activations", str(held), "--eval-tokens", "20000",
+            "--eta", str(args.eta), "--seed", "0", "--threads", str(args.threads), "--out", str(out)]
 
 
 def compare_inits(work: Path, acts: Path, held: Path, dictionary: Path, args) -> dict:
@@ -77,7 +72,7 @@ def compare_inits(work: Path, acts: Path, held: Path, dictionary: Path, args) ->
 def compare_peer(acts: Path, held: Path, args) -> dict:
     import torch
 
-    from bench._sae_peer import compare_throughput
+    from bench.sae._peer import compare_throughput
     from train.sae import default_lr
     from train.sae.data import open_activations
     from train.sae.fit import FitOptions
@@ -119,7 +114,7 @@ def evaluate_steering(work: Path, sae_dir: Path, dictionary: Path, args) -> dict
     for name, (index, extra) in variants.items():
         out = work / f"eval-{index}"
         if not (out / "summary.json").exists():
-            _sh([CURATE, "eval", *common, *extra, "--out", str(out), "--overwrite"], args.threads)
+            run_command([curate_executable(), "eval", *common, *extra, "--out", str(out), "--overwrite"], args.threads)
         summary = json.loads((out / "summary.json").read_text())
         results[name] = {"harmful_refused": summary["harmful"]["rate"], "nll": summary["nll"],
                          "seconds": summary["seconds"], "summary": str(out / "summary.json")}
@@ -127,7 +122,7 @@ def evaluate_steering(work: Path, sae_dir: Path, dictionary: Path, args) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--work", type=Path, default=Path("runs/sae"))
     parser.add_argument("--layer", type=int, default=15)
     parser.add_argument("--k", type=int, default=32)
@@ -161,7 +156,8 @@ def main() -> None:
         print(json.dumps(results["steer"], indent=2), flush=True)
     results["settings"] = vars(args) | {"work": str(work)}
     results["seconds"] = round(time.perf_counter() - started, 1)
-    results_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results["machine"] = machine_info()
+    write_json(results_path, results)
     print(f"wrote {results_path}")
 
 

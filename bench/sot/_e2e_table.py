@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
+from bench.common import machine_info, write_json
 from curate.evaluation.metrics import gap_closed
 
 
@@ -31,10 +31,10 @@ def write_tables(work: Path, args: dict, summaries: dict, weight_info: dict, tim
     judge = next(iter(summaries.values())).get("judge", {}).get("cross_validation", {})
     result = {"args": {k: str(v) for k, v in args.items()}, "rows": rows, "weights": weight_info,
               "train_seconds": train_seconds, "stage_seconds_this_run": timings, "judge_cv": judge,
-              "machine": f"{platform.machine()} {platform.processor()}"}
-    (work / "results.json").write_text(json.dumps(result, indent=2))
-    lines = ["| model | harmful refused | harmful complied | benign over-refused | benign NLL (± sem) | NLL vs uniform | gap closed |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+              **machine_info()}
+    write_json(work / "results.json", result)
+    lines = ["| model | harmful refused | harmful complied | benign over-refused | benign NLL (± sem) | NLL vs uniform "
+             "| gap closed |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         gap = f"{100 * r['gap_closed']:.0f}%" if "gap_closed" in r and r["model"] not in ("base", "aligned") else ""
         vs = f"{100 * r['nll_vs_uniform']:+.2f}%" if "nll_vs_uniform" in r and r["model"] not in ("base", "aligned") else ""

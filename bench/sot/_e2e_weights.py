@@ -9,13 +9,13 @@ results.json records which path produced the weights.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+
+from bench.common import curate_executable
 
 
 def _pair_features(path: Path, cache: Path) -> np.ndarray:
@@ -35,8 +35,8 @@ def _pair_features(path: Path, cache: Path) -> np.ndarray:
 def _fallback(data: Path, method: str) -> np.ndarray:
     import torch
 
-    from transport.config import SOTConfig
     from transport._solve import solve_weights
+    from transport.config import SOTConfig
 
     x = _pair_features(data / "ft.parquet", data / "pair_ft.npy")
     safe = _pair_features(data / "safe_anchor.parquet", data / "pair_safe.npy")
@@ -48,9 +48,9 @@ def _fallback(data: Path, method: str) -> np.ndarray:
 def weight_column(data: Path, method: str) -> tuple[np.ndarray | None, dict]:
     """`curate sot-weight --method METHOD` on data/ft.parquet with the experiment's anchor files; its sot_weight."""
     out = data / f"weights_{method}.parquet"
-    curate = shutil.which("curate") or str(Path(sys.executable).with_name("curate"))
-    command = [curate, "sot-weight", "--data", str(data / "ft.parquet"), "--safe", str(data / "safe_anchor.parquet"),
-               "--harmful", str(data / "harmful_reference.parquet"), "--method", method, "--out", str(out)]
+    command = [curate_executable(), "sot-weight", "--data", str(data / "ft.parquet"),
+               "--safe", str(data / "safe_anchor.parquet"), "--harmful", str(data / "harmful_reference.parquet"),
+               "--method", method, "--out", str(out)]
     info: dict = {"command": " ".join(command)}
     if not out.exists():
         done = subprocess.run(command, capture_output=True, text=True)
@@ -63,5 +63,5 @@ def weight_column(data: Path, method: str) -> tuple[np.ndarray | None, dict]:
                 return None, info | {"status": f"failed: {err!r}"}
     weighted = pq.read_table(out)
     ids = pq.read_table(data / "ft.parquet").column("id").to_pylist()
-    by_id = dict(zip(weighted.column("id").to_pylist(), weighted.column("sot_weight").to_pylist()))
+    by_id = dict(zip(weighted.column("id").to_pylist(), weighted.column("sot_weight").to_pylist(), strict=True))
     return np.array([by_id[i] for i in ids], dtype=np.float64), info | {"status": "ok", "path": "curate sot-weight"}

@@ -1,7 +1,7 @@
 """SOT end to end on SmolLM2-135M-Instruct: align, fine-tune on contaminated data four ways, evaluate.
 
-    .venv/bin/python bench/sot_end_to_end.py --work runs/sot_e2e          # full run (resumes finished stages)
-    .venv/bin/python bench/sot_end_to_end.py --work runs/sot_e2e --help   # sizes, steps, seeds
+    .venv/bin/python -m bench.sot.end_to_end --work runs/sot_e2e          # full run (resumes finished stages)
+    .venv/bin/python -m bench.sot.end_to_end --help                       # sizes, steps, seeds
 
 Stages (each writes into --work and is skipped on rerun when its output exists):
  1. data     seeded subsets: alignment rows from safe-anchor (half refusals, half benign); a fine-tuning
@@ -20,24 +20,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench._sot_e2e_weights import weight_column  # noqa: E402
+from bench.common import SYSTEM_PROMPT, evaluate_model, make_parser, timed, write_json
+from bench.sot._e2e_weights import weight_column
 
 METHODS = ("uniform", "sot", "heuristic", "oracle")
-SYSTEM = "You are a helpful assistant."
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__)
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--seed", type=int, default=0)
@@ -69,7 +65,7 @@ def _keep(table: pa.Table, names: list[str]) -> pa.Table:
 
 
 def stage_data(args, data: Path) -> None:
-    from bench._sot_e2e_data import load
+    from bench.sot._e2e_data import load
 
     if (data / "nll.parquet").exists():
         return
@@ -108,7 +104,7 @@ def _sft(args, data: str, out: Path, model: str, steps: int, lr: float, weight_c
         return json.loads((out / "metrics.json").read_text())
     return run(SFTConfig(data=data, out=out, model=model, weight_column=weight_column, max_steps=steps, lr=lr,
                          batch_size=args.batch_size, max_length=args.max_length, train_last=args.train_last,
-                         system=SYSTEM, seed=args.seed, save_every=10, overwrite=True))
+                         system=SYSTEM_PROMPT, seed=args.seed, save_every=10, overwrite=True))
 
 
 def stage_weights(args, data: Path) -> dict:
@@ -133,41 +129,35 @@ def stage_weights(args, data: Path) -> dict:
             "harmful_weight_share": float(w[harmful].sum() / w.sum()),
         })
     pq.write_table(ft, target)
-    (data / "weights.json").write_text(json.dumps(info, indent=2))
+    write_json(data / "weights.json", info)
     return info
 
 
 def _eval(args, model: str, out: Path, data: Path) -> dict:
-    from bench._eval_stage import evaluate
-
-    return evaluate(model, out, data, system=SYSTEM, max_new_tokens=args.max_new_tokens, max_length=args.max_length)
+    return evaluate_model(model, out, data, system=SYSTEM_PROMPT, max_new_tokens=args.max_new_tokens,
+                          max_length=args.max_length)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     work, data = args.work, args.work / "data"
     timings: dict[str, float] = {}
-    t = time.perf_counter()
-    stage_data(args, data)
-    timings["data"] = time.perf_counter() - t
-    t = time.perf_counter()
-    _sft(args, str(data / "align.parquet"), work / "aligned", args.model, args.align_steps, args.align_lr, None)
-    timings["align"] = time.perf_counter() - t
-    t = time.perf_counter()
-    weight_info = stage_weights(args, data)
-    timings["weights"] = time.perf_counter() - t
+    with timed(timings, "data"):
+        stage_data(args, data)
+    with timed(timings, "align"):
+        _sft(args, str(data / "align.parquet"), work / "aligned", args.model, args.align_steps, args.align_lr, None)
+    with timed(timings, "weights"):
+        weight_info = stage_weights(args, data)
     available = pq.read_schema(data / "ft_weighted.parquet").names
     methods = [m for m in args.methods.split(",") if f"w_{m}" in available]
-    t = time.perf_counter()
-    for m in methods:
-        _sft(args, str(data / "ft_weighted.parquet"), work / f"ft_{m}", str(work / "aligned"), args.ft_steps,
-             args.ft_lr, f"w_{m}")
-    timings["finetune"] = time.perf_counter() - t
-    t = time.perf_counter()
+    with timed(timings, "finetune"):
+        for m in methods:
+            _sft(args, str(data / "ft_weighted.parquet"), work / f"ft_{m}", str(work / "aligned"), args.ft_steps,
+                 args.ft_lr, f"w_{m}")
     models = {"aligned": str(work / "aligned")} | {m: str(work / f"ft_{m}") for m in methods} | {"base": args.model}
-    summaries = {name: _eval(args, path, work / "eval" / name, data) for name, path in models.items()}
-    timings["eval"] = time.perf_counter() - t
-    from bench._sot_e2e_table import write_tables
+    with timed(timings, "eval"):
+        summaries = {name: _eval(args, path, work / "eval" / name, data) for name, path in models.items()}
+    from bench.sot._e2e_table import write_tables
 
     source = json.loads((data / "source.json").read_text())
     write_tables(work, vars(args) | source, summaries, weight_info, timings)

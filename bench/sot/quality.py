@@ -5,20 +5,18 @@ rows at the contamination rate, and solver runtime. Anchors are registry:safe-an
 registry:harmful-reference (push), which share no rows with the corpora. Embeddings are MiniLM (mean-pooled, unit),
 computed by the embed stage through `transport._features` and cached exactly as `curate sot-weight` caches them.
 
-    .venv/bin/python bench/sot_quality.py --work runs/sot_quality
+    .venv/bin/python -m bench.sot.quality --work runs/sot_quality
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import machine_info, make_parser, write_json
 
 METHODS = ("sot", "heuristic", "pull-only", "push-only", "uniform")
 WORK = Path("runs/sot_quality")
@@ -26,8 +24,8 @@ WORK = Path("runs/sot_quality")
 
 def _features(name: str, kind: str):
     """Unit features of a registry set through the sot-weight pipeline's embedding stage (cached like the CLI)."""
-    from transport.config import SOTConfig
     from transport._features import load_features
+    from transport.config import SOTConfig
     from transport.pipeline import _clean
 
     config = SOTConfig(out=WORK / "unused.parquet", features=kind, progress=False)
@@ -45,9 +43,9 @@ def embed_sets(corpus: str, kind: str):
 def evaluate(corpus: str, kind: str, overrides: dict) -> list[dict]:
     import torch
 
-    from transport.config import SOTConfig
     from transport._report import quality
     from transport._solve import solve_weights
+    from transport.config import SOTConfig
 
     x, safe, harm, labels = embed_sets(corpus, kind)
     rows = []
@@ -66,25 +64,26 @@ def evaluate(corpus: str, kind: str, overrides: dict) -> list[dict]:
 
 
 def main() -> None:
-    import torch
-
     global WORK
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--splits", nargs="+", default=["contaminated-sft", "contaminated-sft-hard"])
     parser.add_argument("--features", nargs="+", default=["joint", "response", "pair"])
     parser.add_argument("--set", nargs="*", default=[], help="SOTConfig overrides, e.g. beta=0.5 tau=0.2")
     args = parser.parse_args()
+    import torch
+
     WORK = args.work
     overrides = {k: float(v) for k, v in (s.split("=", 1) for s in args.set)}
-    print(json.dumps({"data_source": "registry", "overrides": overrides, "torch_threads": torch.get_num_threads()}))
+    print(json.dumps({"data_source": "registry", "overrides": overrides, "torch_threads": torch.get_num_threads(),
+                      **machine_info()}))
     WORK.mkdir(parents=True, exist_ok=True)
     rows = [r for split in args.splits for kind in args.features for r in evaluate(split, kind, overrides)]
     print("\n| split | features | method | AUROC | precision@rate | seconds |\n|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['split']} | {r['features']} | {r['method']} | {r['auroc']:.4f} | {r['precision_at_rate']:.3f} "
               f"| {r['seconds']:.1f} |")
-    (WORK / "results.json").write_text(json.dumps(rows, indent=1))
+    write_json(WORK / "results.json", rows)
 
 
 if __name__ == "__main__":

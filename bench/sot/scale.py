@@ -3,8 +3,8 @@
 Each size runs in its own subprocess so its peak RSS can be read; the sparse kNN solver with anchor compression,
 float32 and batched FAISS search does the work (the defaults of `curate sot-weight --solver sparse`).
 
-    .venv/bin/python bench/sot_scale.py                       # all sizes
-    .venv/bin/python bench/sot_scale.py --sizes 100000 --max-outer 20
+    .venv/bin/python -m bench.sot.scale                       # all sizes
+    .venv/bin/python -m bench.sot.scale --sizes 100000 --max-outer 20
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import machine_info, make_parser
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root, where `python -m bench…` finds the package
 
 
 def clustered(rng, centers: np.ndarray, which: np.ndarray, n: int, noise: float = 0.05, chunk: int = 100_000):
@@ -33,12 +35,11 @@ def clustered(rng, centers: np.ndarray, which: np.ndarray, n: int, noise: float 
 
 
 def one_size(n: int, args) -> dict:
-    sys.path.insert(0, str(ROOT))
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from transport.config import SOTConfig
     from transport._solve import solve_weights
+    from transport.config import SOTConfig
 
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((200, 384), dtype=np.float32)
@@ -59,12 +60,12 @@ def one_size(n: int, args) -> dict:
             "generate_seconds": generated, "outer_iterations": result.outer_iterations,
             "inner_iterations": int(sum(a + b for a, b in result.inner_iterations)), "converged": result.converged,
             "auroc": float(roc_auc_score(labels, -result.weights)), "rho": info["rho"], "push_rho": info["push_rho"],
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads(), **machine_info(),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--anchors", type=int, default=10_000, help="safe and harmful anchors each")
     parser.add_argument("--knn", type=int, default=32)
@@ -78,9 +79,10 @@ def main() -> None:
         return
     rows = []
     for n in args.sizes:
-        cmd = [sys.executable, __file__, "--one", str(n), "--anchors", str(args.anchors), "--knn", str(args.knn),
-               "--clusters", str(args.clusters), "--max-outer", str(args.max_outer), "--device", args.device]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        cmd = [sys.executable, "-m", "bench.sot.scale", "--one", str(n), "--anchors", str(args.anchors),
+               "--knn", str(args.knn), "--clusters", str(args.clusters), "--max-outer", str(args.max_outer),
+               "--device", args.device]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     if len(rows) > 1:

@@ -5,25 +5,23 @@ outer mirror-descent steps. POT is used as a POT user would: numpy float64 cost 
 `ot.sinkhorn(w, b, M, eps, method="sinkhorn_log", log=True)` per problem per step, potentials from log_u.
 Both final weight vectors are scored by one float64 evaluator (POT at a tight tolerance).
 
-    .venv/bin/python bench/sot_vs_pot.py                      # n=20000, 2000 + 2000 anchors, synthetic clusters
-    .venv/bin/python bench/sot_vs_pot.py --data minilm        # real MiniLM embeddings of the registry sets
+    .venv/bin/python -m bench.sot.vs_pot                      # n=20000, 2000 + 2000 anchors, synthetic clusters
+    .venv/bin/python -m bench.sot.vs_pot --data minilm        # real MiniLM embeddings of the registry sets
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import machine_info, make_parser
 
 
 def synthetic(n: int, m: int, seed: int = 0):
-    from bench.sot_scale import clustered
+    from bench.sot.scale import clustered
 
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((200, 384), dtype=np.float32)
@@ -34,7 +32,7 @@ def synthetic(n: int, m: int, seed: int = 0):
 
 def minilm(n: int, m: int, seed: int = 0):
     """MiniLM 'pair' features of the registry corpus and anchors (first n / m rows after a seeded shuffle)."""
-    from bench.sot_quality import embed_sets
+    from bench.sot.quality import embed_sets
 
     x, safe, harm, _ = embed_sets("contaminated-sft", "pair")
     rng = np.random.default_rng(seed)
@@ -53,7 +51,7 @@ def pot_push_pull(x, safe, harm, eps, beta, tau, eta, outer, inner_iter, inner_t
     for _ in range(outer - 1):
         w = np.exp(log_w)
         f = []
-        for cost, b in zip(costs, masses):
+        for cost, b in zip(costs, masses, strict=True):
             _, log = ot.sinkhorn(w, b, cost, eps, method="sinkhorn_log", numItermax=inner_iter, stopThr=inner_tol,
                                  log=True, warn=False)
             pot_f = eps * (log["log_u"] - np.log(w))
@@ -79,12 +77,7 @@ def objective(x, safe, harm, weights, eps, beta, tau) -> float:
 
 
 def main() -> None:
-    import torch
-
-    from transport.config import SOTConfig
-    from transport._solve import solve_weights
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--m", type=int, default=2_000, help="safe and harmful anchors each")
     parser.add_argument("--data", choices=["synthetic", "minilm"], default="synthetic")
@@ -95,6 +88,11 @@ def main() -> None:
     parser.add_argument("--step-rule", choices=["fixed", "adaptive"], default="fixed",
                         help="ours: fixed = the same eta steps POT takes (like for like); adaptive = our default")
     args = parser.parse_args()
+    import torch
+
+    from transport._solve import solve_weights
+    from transport.config import SOTConfig
+
     x, safe, harm = (synthetic if args.data == "synthetic" else minilm)(args.n, args.m)
     config = SOTConfig(out=Path("unused.parquet"), solver="dense", eps=args.eps, max_outer=args.outer, tol=0.0,
                        inner_max_iter=args.inner_iter, inner_tol=args.inner_tol, step_rule=args.step_rule,
@@ -114,7 +112,7 @@ def main() -> None:
                       "speedup": round(t_pot / t_ours, 2), "step_rule": args.step_rule,
                       "torch_threads": torch.get_num_threads(), "objective_sot": j_ours, "objective_pot": j_pot,
                       "objective_rel_diff": abs(j_ours - j_pot) / abs(j_pot),
-                      "inner_iterations_sot": int(sum(a + b for a, b in ours.inner_iterations))}))
+                      "inner_iterations_sot": int(sum(a + b for a, b in ours.inner_iterations)), **machine_info()}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,3 @@
+"""Benchmarks of SAE training: dictionary vs random initialisation, throughput against sparsify, steering."""
+
+__all__: list[str] = []
