@@ -51,7 +51,7 @@ class MultiLayerEncoder(CausalLMEncoder):
     def hidden(self, ids, mask):
         import torch
 
-        _, blocks = self._blocks()
+        blocks = self.blocks
         if blocks is None:
             out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
             return torch.cat([out.hidden_states[L] for L in self.layers], dim=-1)

@@ -20,6 +20,7 @@ import torch
 from concepts.decompose import decompose
 from concepts.dictionary_io import load_dictionary
 from curate.errors import ConfigError, InputError
+from curate.lm.layers import decoder_layers
 
 __all__ = ["SteeringController", "load_controller", "remove_components"]
 
@@ -66,10 +67,7 @@ class SteeringController:
         return model.get_input_embeddings()(input_ids), attention_mask
 
     def _blocks(self, model):
-        base = getattr(model, "model", model)
-        blocks = getattr(base, "layers", None)
-        if blocks is None:
-            raise ConfigError(f"steering: {type(model).__name__} has no .model.layers decoder blocks to hook")
+        blocks = decoder_layers(model)
         hidden = int(model.config.hidden_size)
         for layer, atoms in self.atoms.items():
             if not 1 <= layer <= len(blocks):

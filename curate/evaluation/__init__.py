@@ -10,15 +10,15 @@ import importlib
 __all__ = [
     "format_prompt", "tokenize_pairs", "ensure_chat_template",
     "generate", "response_nll",
-    "RefusalJudge", "JudgeResult",
+    "RefusalJudge", "JudgeResult", "default_judge",
     "Controller", "load_controller",
     "EvalConfig", "run",
 ]
 
 _HOME = {
-    "format_prompt": "chat", "tokenize_pairs": "chat", "ensure_chat_template": "chat",
-    "generate": "generation", "response_nll": "likelihood",
-    "RefusalJudge": "judge", "JudgeResult": "judge",
+    "format_prompt": "curate.lm.chat", "tokenize_pairs": "curate.lm.chat", "ensure_chat_template": "curate.lm.chat",
+    "generate": "curate.lm.generation", "response_nll": "curate.lm.likelihood",
+    "RefusalJudge": "judge", "JudgeResult": "judge", "default_judge": "judge_train",
     "Controller": "controls", "load_controller": "controls",
     "EvalConfig": "config", "run": "run",
 }
@@ -27,4 +27,5 @@ _HOME = {
 def __getattr__(name: str):
     if name not in _HOME:
         raise AttributeError(f"module 'curate.evaluation' has no attribute '{name}'")
-    return getattr(importlib.import_module(f"curate.evaluation.{_HOME[name]}"), name)
+    home = _HOME[name] if _HOME[name].startswith("curate.") else f"curate.evaluation.{_HOME[name]}"
+    return getattr(importlib.import_module(home), name)

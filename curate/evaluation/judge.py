@@ -1,5 +1,8 @@
 """Refusal judge: rules OR a logistic regression on MiniLM features of (prompt, answer).
 
+The trained default judge (cached, with its cross-validated metrics) comes from
+`curate.evaluation.judge_train.default_judge()`; this module only defines, applies and stores a judge.
+
 A refusal here follows the human labels (registry:refusals): the answer declines, or does not address the
 request at all (an off-topic answer counts as a refusal). Features for the classifier, per pair:
 [cos(e_p, e_r), rule flag] with e_p, e_r the unit MiniLM embeddings of prompt and answer: relevance of the
@@ -30,22 +33,14 @@ class JudgeResult:
 
 
 def encode_texts(texts: list[str], encoder: str = "minilm", batch_size: int = 64) -> np.ndarray:
-    """[n, d] unit-norm mean-pooled sentence embeddings."""
-    import torch
-
+    """[n, d] float32 unit-norm sentence embeddings, the same vectors `curate embed --encoder text` writes."""
     from curate.models import load_text_encoder
+    from embed.encoders.text import TextEncoder
 
     tokenizer, model = load_text_encoder(encoder)
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer([t or "" for t in texts[start:start + batch_size]], padding=True, truncation=True,
-                              max_length=256, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
-            chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
+    if not texts:  # a tokenizer cannot take an empty batch
+        return np.zeros((0, int(model.config.hidden_size)), dtype=np.float32)
+    return TextEncoder(tokenizer, model, batch_size=batch_size).encode([t or "" for t in texts]).vectors
 
 
 def judge_features(prompts: list[str], responses: list[str], encoder: str = "minilm") -> np.ndarray:
@@ -101,10 +96,3 @@ class RefusalJudge:
         raw = json.loads(Path(path).read_text())
         return cls(raw["mean"], raw["scale"], raw["coef"], raw["intercept"], raw.get("encoder", "minilm"),
                    raw.get("threshold", 0.5), raw.get("metrics"))
-
-    @classmethod
-    def default(cls, retrain: bool = False) -> "RefusalJudge":
-        """The judge trained on registry:refusals, cached under cache_dir()/judges; carries its CV metrics."""
-        from curate.evaluation.judge_train import train_default_judge
-
-        return train_default_judge(retrain=retrain)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from curate.lm.chat import ensure_chat_template, format_prompt
 from curate.evaluation.judge import JudgeResult
+from curate.lm.chat import ensure_chat_template, format_prompt
+from curate.lm.generation import encode_left_padded
 
 __all__ = ["JUDGE_PROMPT", "LMJudge"]
 
@@ -40,14 +41,12 @@ class LMJudge:
 
     @torch.no_grad()
     def judge(self, prompts: list[str], responses: list[str]) -> JudgeResult:
-        from curate.lm.generation import _encode_left_padded
-
         device = next(self.model.parameters()).device
         scores = []
         for start in range(0, len(prompts), self.batch_size):
             texts = [format_prompt(self.tokenizer, JUDGE_PROMPT.format(prompt=p, response=(r or "")[:1500]))
                      for p, r in zip(prompts[start:start + self.batch_size], responses[start:start + self.batch_size])]
-            ids, mask = _encode_left_padded(self.tokenizer, texts, device)
+            ids, mask = encode_left_padded(self.tokenizer, texts, device)
             logits = self.model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
             yes = torch.logsumexp(logits[:, self.yes], dim=-1)
             no = torch.logsumexp(logits[:, self.no], dim=-1)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from curate.errors import InputError
 from curate.evaluation.judge import RefusalJudge, judge_features
 
-__all__ = ["refusal_labels", "cross_validate", "train_default_judge"]
+__all__ = ["refusal_labels", "cross_validate", "default_judge"]
 
 JUDGE_VERSION = "refusal-minilm-v2"
 
@@ -76,8 +78,8 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, folds: int = 5, rep
     return summary
 
 
-def train_default_judge(retrain: bool = False) -> RefusalJudge:
-    """Load the cached default judge, or cross-validate, train on all labels and cache it."""
+def default_judge(retrain: bool = False) -> RefusalJudge:
+    """The judge trained on registry:refusals with its CV metrics; cached under cache_dir()/judges on first use."""
     from curate.models import cache_dir
 
     path = cache_dir() / "judges" / f"{JUDGE_VERSION}.json"
@@ -87,8 +89,6 @@ def train_default_judge(retrain: bool = False) -> RefusalJudge:
     features = judge_features(prompts, responses)
     metrics = cross_validate(features, labels)
     judge = RefusalJudge.fit(features, labels)
-    import importlib.util
-
     source = ("registry:refusals" if importlib.util.find_spec("curate.datasets")
               else "pyrit refusal_scorer/refusal.csv + refusal_extra.csv (dataset registry not installed)")
     judge.metrics = {"cross_validation": metrics, "trained_on": source, "version": JUDGE_VERSION}

@@ -45,12 +45,13 @@ def load_rows(spec: str, config: EvalConfig, needs_response: bool = False) -> di
 def make_judge(config: EvalConfig):
     """The LM judge, a saved judge, or the default rules + MiniLM judge (trained on first use)."""
     from curate.evaluation.judge import RefusalJudge
+    from curate.evaluation.judge_train import default_judge
 
     if config.judge_model:
         from curate.evaluation.judge_lm import JUDGE_PROMPT, LMJudge
 
         return LMJudge(config.judge_model, device=resolve_device(config.device)), {"kind": "lm", "model": config.judge_model, "prompt": JUDGE_PROMPT}
-    judge = RefusalJudge.load(config.judge_path) if config.judge_path else RefusalJudge.default()
+    judge = RefusalJudge.load(config.judge_path) if config.judge_path else default_judge()
     return judge, {"kind": "rules+minilm-logreg", **judge.metrics}
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-
 import torch
 from tqdm.auto import tqdm
 
 from curate.lm.chat import format_prompt
 
-__all__ = ["generate"]
+__all__ = ["encode_left_padded", "generate"]
 
 
-def _encode_left_padded(tokenizer, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_left_padded(tokenizer, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) [B, T] on `device`, padded on the left so every row ends at its last token."""
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     width = max(len(e) for e in encoded)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -26,7 +26,7 @@ def _encode_left_padded(tokenizer, texts: list[str], device) -> tuple[torch.Tens
 @torch.no_grad()
 def _generate_batch(model, tokenizer, texts, controller, max_new_tokens) -> list[str]:
     device = next(model.parameters()).device
-    ids, mask = _encode_left_padded(tokenizer, texts, device)
+    ids, mask = encode_left_padded(tokenizer, texts, device)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     options = dict(max_new_tokens=max_new_tokens, do_sample=False, use_cache=True, pad_token_id=pad,
                    eos_token_id=tokenizer.eos_token_id)

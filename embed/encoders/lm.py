@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.errors import ConfigError
+from curate.lm.layers import decoder_layers
 from embed.encoders.base import Encoded, Progress, length_sorted_batches, pad_right, tokenize
 
 __all__ = ["CausalLMEncoder", "resolve_layer"]
@@ -12,6 +13,14 @@ __all__ = ["CausalLMEncoder", "resolve_layer"]
 
 class _Stop(Exception):
     """Raised by a forward hook once the wanted layer has run, so later layers are never computed."""
+
+
+def _decoder_blocks(model):
+    """The model's decoder blocks, or None for an architecture without known ones (a full forward pass then)."""
+    try:
+        return decoder_layers(model)
+    except ConfigError:
+        return None
 
 
 def resolve_layer(layer: int | None, num_layers: int) -> int:
@@ -37,20 +46,16 @@ class CausalLMEncoder:
         self.tokenizer, self.pooling, self.batch_size, self.max_length = tokenizer, pooling, batch_size, max_length
         self.device = torch.device(device or "cpu")
         self.model = model.to(self.device, dtype=dtype or torch.float32).eval()
-        self.num_layers = int(model.config.num_hidden_layers)
+        self.blocks = _decoder_blocks(self.model)
+        self.num_layers = len(self.blocks) if self.blocks is not None else int(model.config.num_hidden_layers)
         self.layer = resolve_layer(layer, self.num_layers)
         self.dim = int(model.config.hidden_size)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = pad if pad is not None else 0
 
-    def _blocks(self):
-        base = getattr(self.model, "model", self.model)
-        return getattr(base, "embed_tokens", None), getattr(base, "layers", None)
-
     def hidden(self, ids, mask):
         """[b, T, d] = hidden_states[layer]; stops the forward pass early when a hook can catch that layer."""
-        embed, blocks = self._blocks()
-        if self.layer == self.num_layers or embed is None or blocks is None:
+        if self.layer == self.num_layers or self.blocks is None:
             out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
             return out.hidden_states[self.layer]
         captured = {}
@@ -59,7 +64,16 @@ class CausalLMEncoder:
             captured["h"] = output[0] if isinstance(output, tuple) else output
             raise _Stop
 
-        handle = (embed if self.layer == 0 else blocks[self.layer - 1]).register_forward_hook(catch)
+        def catch_input(module, args, kwargs):
+            captured["h"] = args[0] if args else kwargs["hidden_states"]
+            raise _Stop
+
+        # hidden_states[0] is what the first block receives (embeddings, plus positions or scaling where the
+        # architecture adds them), so it is caught on the way in
+        if self.layer == 0:
+            handle = self.blocks[0].register_forward_pre_hook(catch_input, with_kwargs=True)
+        else:
+            handle = self.blocks[self.layer - 1].register_forward_hook(catch)
         try:
             self.model(input_ids=ids, attention_mask=mask, use_cache=False)
         except _Stop:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curate.evaluation.judge import RefusalJudge
+from curate.evaluation.judge import RefusalJudge, encode_texts
 from curate.evaluation.judge_train import cross_validate
 from curate.evaluation.metrics import gap_closed, nll_summary, rate_by_category
 from curate.evaluation.rules import rule_refusal
@@ -54,6 +54,25 @@ def test_cross_validation_is_out_of_fold():
     shuffled = np.random.default_rng(1).permutation(y)
     x_noise = np.hstack([np.random.default_rng(2).normal(size=(200, 40)), np.zeros((200, 1))])
     assert cross_validate(x_noise, shuffled, folds=5, repeats=2)["classifier_accuracy"] < 0.65
+
+
+def test_judge_encoder_is_a_masked_mean_pool(tiny_text_model):
+    """The judge's vectors (embed's TextEncoder) equal a plain padded-batch masked mean, L2-normalised."""
+    import torch
+
+    from curate.models import load_text_encoder
+
+    sentences = ["I can't help with that.", "Sure: here is a longer answer, with several more words.", "ok"]
+    got = encode_texts(sentences, str(tiny_text_model), batch_size=2)
+    tokenizer, model = load_text_encoder(str(tiny_text_model))
+    batch = tokenizer(sentences, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    expected = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+    assert got.shape == (3, 32) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert encode_texts([], str(tiny_text_model)).shape == (0, 32)
 
 
 def test_metric_arithmetic():

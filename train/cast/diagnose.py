@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from curate.errors import ConfigError, InputError
+from curate.lm.layers import num_layers
 
 __all__ = ["DiagnoseConfig", "run", "calibration_rows", "diagnose"]
 
@@ -143,7 +144,7 @@ def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict], con
 def _model_shape(model) -> dict:
     cfg = model.config
     heads = cfg.num_attention_heads
-    return {"layers": cfg.num_hidden_layers, "heads": heads, "kv_heads": getattr(cfg, "num_key_value_heads", None) or heads,
+    return {"layers": num_layers(model), "heads": heads, "kv_heads": getattr(cfg, "num_key_value_heads", None) or heads,
             "head_dim": getattr(cfg, "head_dim", None) or cfg.hidden_size // heads}
 
 

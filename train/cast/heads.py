@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from curate.errors import InputError
+from curate.errors import ConfigError, InputError
+from curate.lm.layers import decoder_layers
 
 __all__ = ["HeadSlice", "attention_layers", "head_slices"]
 
@@ -30,17 +31,17 @@ class HeadSlice:
 
 def attention_layers(model: nn.Module) -> list[nn.Module]:
     """The self-attention modules of a Llama-like model, in layer order."""
-    inner = getattr(model, "model", model)
-    layers = getattr(inner, "layers", None)
-    if layers is None:
-        raise InputError("model has no `model.layers`: CAST needs a Llama-like decoder "
-                         "(q_proj/k_proj/v_proj/o_proj attention)")
+    try:
+        layers = decoder_layers(model)
+    except ConfigError as err:
+        raise InputError(f"{type(model).__name__} has no decoder blocks: CAST needs a Llama-like decoder "
+                         "(q_proj/k_proj/v_proj/o_proj attention)") from err
     attns = []
     for i, layer in enumerate(layers):
         attn = getattr(layer, "self_attn", None)
         if attn is None or not all(hasattr(attn, p) for p in ("q_proj", "k_proj", "v_proj", "o_proj")):
-            raise InputError(f"layer {i} has no standard q_proj/k_proj/v_proj/o_proj attention projections; "
-                             "CAST supports Llama-like attention only")
+            raise InputError(f"{type(model).__name__} layer {i} has no self_attn.q_proj/k_proj/v_proj/o_proj: "
+                             "CAST needs a Llama-like decoder (q_proj/k_proj/v_proj/o_proj attention)")
         attns.append(attn)
     return attns
 

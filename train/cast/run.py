@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 
 from curate.errors import ConfigError, InputError
+from curate.lm.layers import num_layers
 from train.sft import SFTConfig
 
 __all__ = ["CastConfig", "run", "fit_cast", "attention_trainable", "frozen_parameter_count", "check_map_matches"]
@@ -73,7 +74,7 @@ def check_map_matches(cmap, model, model_name: str, fingerprint: str) -> None:
             f"--conflict-map was computed for model '{cmap.manifest.get('model')}' (fingerprint {made_for}), but "
             f"--model {model_name} has fingerprint {fingerprint}; run `curate diagnose-heads --model {model_name}` "
             "to make a map for this model")
-    layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
+    layers, heads = num_layers(model), model.config.num_attention_heads
     if (cmap.manifest.get("layers"), cmap.manifest.get("heads")) != (layers, heads):
         raise InputError(f"--conflict-map has {cmap.manifest.get('layers')} x {cmap.manifest.get('heads')} heads, "
                          f"--model {model_name} has {layers} x {heads}")

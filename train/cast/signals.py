@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from curate.lm.layers import decoder_layers
 from train.cast.ablate import ablate_head
 from train.cast.heads import HeadSlice, attention_layers
 from train.cast.scores import conflict
@@ -118,7 +119,7 @@ class _Replay(nn.Module):
 
 @contextlib.contextmanager
 def _replay_below(model: nn.Module, layer: int, recorded: list) -> Iterator[None]:
-    layers = getattr(model, "model", model).layers
+    layers = decoder_layers(model)
     originals = [layers[i] for i in range(layer)]
     try:
         for i in range(layer):
@@ -130,7 +131,7 @@ def _replay_below(model: nn.Module, layer: int, recorded: list) -> Iterator[None
 
 
 def _record_layer_outputs(model: nn.Module, run) -> tuple[float, list]:
-    layers = getattr(model, "model", model).layers
+    layers = decoder_layers(model)
     recorded: list = [None] * len(layers)
     handles = [layer.register_forward_hook(lambda _m, _a, out, i=i: recorded.__setitem__(i, out))
                for i, layer in enumerate(layers)]

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from curate.errors import ConfigError, InputError
+from curate.lm.layers import decoder_layers, final_norm
 from train.sae.model import SparseAutoencoder, load_sae
 
 __all__ = ["SAEController", "load_sae_controller", "layer_module"]
@@ -23,15 +24,12 @@ __all__ = ["SAEController", "load_sae_controller", "layer_module"]
 
 def layer_module(model, layer: int) -> torch.nn.Module:
     """The module whose output is hidden_states[layer] of a Llama-like HF causal LM."""
-    base = getattr(model, "model", model)
-    blocks = getattr(base, "layers", None)
-    if blocks is None:
-        raise InputError(f"{type(model).__name__} has no `.model.layers`; SAE steering supports Llama-like causal LMs")
+    blocks = decoder_layers(model)
     if not 0 <= layer <= len(blocks):
         raise InputError(f"the SAE was trained at layer {layer} but the model has {len(blocks)} layers")
     if layer == 0:
-        return base.embed_tokens
-    return base.norm if layer == len(blocks) else blocks[layer - 1]
+        return model.get_input_embeddings()
+    return final_norm(model) if layer == len(blocks) else blocks[layer - 1]
 
 
 class SAEController:

@@ -11,6 +11,7 @@ from curate.config import atomic_write_text, save_config
 from curate.device import resolve_device
 from curate.errors import ConfigError, require
 from curate.lm.chat import ensure_chat_template
+from curate.lm.layers import decoder_layers
 from curate.evaluation.inputs import read_table, require_columns
 from curate.models import load_causal_lm
 from train._loop import fit
@@ -33,12 +34,16 @@ def last_blocks(model, n: int):
     """A `trainable` predicate for fit(): the last n decoder blocks and the final norm."""
     import re
 
-    depth = model.config.num_hidden_layers
+    blocks = decoder_layers(model)
+    depth = len(blocks)
     if n > depth:
         raise ConfigError(f"--train-last {n}: the model has only {depth} decoder blocks")
+    # parameter names start with the blocks' own path: model.layers.3. (Llama), transformer.h.3. (GPT-2), ...
+    prefix = next(name for name, module in model.named_modules() if module is blocks)
+    block_index = re.compile(re.escape(prefix) + r"\.(\d+)\.")
 
     def trainable(name: str, _param) -> bool:
-        match = re.search(r"layers\.(\d+)\.", name)
+        match = block_index.match(name)
         if match:
             return int(match.group(1)) >= depth - n
         return name.endswith("model.norm.weight") or name == "norm.weight"
