@@ -1,12 +1,51 @@
-"""Eval outputs for people: a short Markdown report and a bar chart of refusal rates per category."""
+"""Eval outputs for people: a short Markdown report, a bar chart of refusal rates per category, the printed line."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from curate.config import atomic_write_text
+from curate.evaluation.metrics import rate_label
+from curate.io import atomic_write_text
 
-__all__ = ["write_report", "write_chart"]
+__all__ = ["write_report", "write_chart", "format_rate", "format_nll", "set_rates", "summary_line"]
+
+SETS = ("harmful", "benign")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def format_rate(r: dict) -> str:
+    """'84.9% [80.6, 88.4] (270/318)': the rate and its interval in %, then k/n."""
+    if r.get("n", 0) == 0 or "low" not in r:
+        return f"{_pct(r['rate'])} (n={r.get('n', 0)})"
+    return f"{_pct(r['rate'])} [{100 * r['low']:.1f}, {100 * r['high']:.1f}] ({r['k']}/{r['n']})"
+
+
+def format_nll(n: dict) -> str:
+    """'2.3456 [2.3012, 2.3900]': the mean NLL and its interval (the ± sem form for summaries without one)."""
+    if "low" not in n or math.isnan(n["low"]):
+        return f"{n['mean']:.4f} ± {n['sem']:.4f}"
+    return f"{n['mean']:.4f} [{n['low']:.4f}, {n['high']:.4f}]"
+
+
+def set_rates(summary: dict, kind: str) -> dict[str, dict]:
+    """{rate name: rate dict} of one prompt set; summaries written before "rates" existed give their refusal rate."""
+    entry = summary.get(kind)
+    if entry is None:
+        return {}
+    return entry.get("rates") or {"refusal": entry}
+
+
+def summary_line(summary: dict) -> str:
+    """One line for the terminal: 'DSR 84.9% [80.6, 88.4] (270/318); over-refusal …; benign NLL …'."""
+    parts = [f"{rate_label(kind, name)} {format_rate(r)}"
+             for kind in SETS for name, r in set_rates(summary, kind).items()]
+    if "nll" in summary:
+        parts.append(f"benign NLL {format_nll(summary['nll'])}")
+    return "; ".join(parts)
 
 
 def write_chart(summary: dict, path: Path) -> bool:
@@ -19,15 +58,17 @@ def write_chart(summary: dict, path: Path) -> bool:
     bars = []
     for key, label in (("harmful", "refused (harmful)"), ("benign", "over-refused (benign)")):
         for cat, stats in summary.get(key, {}).get("per_category", {}).items():
-            bars.append((f"{cat}\n{label}", stats["rate"], "tab:green" if key == "harmful" else "tab:red"))
+            errors = (stats["rate"] - stats.get("low", stats["rate"]), stats.get("high", stats["rate"]) - stats["rate"])
+            bars.append((f"{cat}\n{label}", stats["rate"], "tab:green" if key == "harmful" else "tab:red", errors))
     if not bars:
         return False
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(bars)), 3.6))
-    ax.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars])
+    ax.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars],
+           yerr=[[b[3][0] for b in bars], [b[3][1] for b in bars]], capsize=2, ecolor="0.3")
     ax.set_xticks(range(len(bars)), [b[0] for b in bars], rotation=60, ha="right", fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("rate")
-    ax.set_title(f"refusal rates: {summary.get('model', '')}")
+    ax.set_title(f"refusal rates (Wilson 95% intervals): {summary.get('model', '')}")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
@@ -36,32 +77,26 @@ def write_chart(summary: dict, path: Path) -> bool:
     return True
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 def write_report(summary: dict, out: Path) -> None:
     """report.md (and chart.png) beside summary.json."""
     lines = [f"# Evaluation: `{summary.get('model')}`", ""]
-    if "harmful" in summary:
-        h = summary["harmful"]
-        lines.append(f"- Harmful prompts: {h['n']}, refused (defence success) **{_pct(h['rate'])}**")
-    if "benign" in summary:
-        b = summary["benign"]
-        lines.append(f"- Benign prompts: {b['n']}, over-refused **{_pct(b['rate'])}**")
+    for kind, what in (("harmful", "Harmful prompts"), ("benign", "Benign prompts")):
+        for name, r in set_rates(summary, kind).items():
+            lines.append(f"- {what}: {r['n']}, {rate_label(kind, name)} **{format_rate(r)}**")
     if "nll" in summary:
         n = summary["nll"]
-        lines.append(f"- Benign reference NLL: **{n['mean']:.4f}** ± {n['sem']:.4f} nats/token over {n['n']} pairs")
+        lines.append(f"- Benign reference NLL: **{format_nll(n)}** nats/token over {n['n']} pairs")
     judge = summary.get("judge", {})
     cv = judge.get("cross_validation")
     if cv:
         lines.append(f"- Judge ({judge.get('kind')}): cross-validated accuracy {_pct(cv['combined_accuracy'])}, "
                      f"F1 {cv['combined_f1']:.3f} on {cv['n']} human labels")
-    for key, title in (("harmful", "Refusal rate on harmful prompts"), ("benign", "Over-refusal on benign prompts")):
-        cats = summary.get(key, {}).get("per_category", {})
-        if cats:
-            lines += ["", f"## {title}", "", "| category | n | rate |", "|---|---:|---:|"]
-            lines += [f"| {c} | {s['n']} | {_pct(s['rate'])} |" for c, s in cats.items()]
+    for kind, what in (("harmful", "harmful prompts"), ("benign", "benign prompts")):
+        for name, r in set_rates(summary, kind).items():
+            if r.get("per_category"):
+                lines += ["", f"## {rate_label(kind, name)} on {what}", "",
+                          "| category | rate [95% CI] (k/n) |", "|---|---:|"]
+                lines += [f"| {c} | {format_rate(s)} |" for c, s in r["per_category"].items()]
     if write_chart(summary, out / "chart.png"):
         lines += ["", "![refusal rates](chart.png)"]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")

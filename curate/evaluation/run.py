@@ -13,7 +13,7 @@ from curate.errors import ConfigError
 from curate.lm.chat import ensure_chat_template
 from curate.evaluation.config import EvalConfig
 from curate.evaluation.inputs import read_table, require_columns
-from curate.evaluation.metrics import nll_summary, rate_by_category
+from curate.evaluation.metrics import nll_summary, set_summary
 from curate.evaluation.report import write_report
 
 __all__ = ["run", "load_rows", "make_judge"]
@@ -105,7 +105,7 @@ def run(config: EvalConfig) -> dict:
         judge, summary["judge"] = make_judge(config)
         results = [_generate_and_judge(model, tokenizer, rows, config, controller, judge, kind) for kind, rows in inputs.items()]
         for kind, res in zip(inputs, results):
-            summary[kind] = rate_by_category(res["refused"], res["category"])
+            summary[kind] = set_summary(res)
         _write_parquet({k: sum((r[k] for r in results), []) for k in results[0]}, config.out / "results.parquet")
     if nll_rows is not None:
         nll = response_nll(model, tokenizer, nll_rows["prompt"], nll_rows["response"], controller=controller,
