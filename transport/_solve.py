@@ -83,7 +83,7 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
             continue
         y_c, b = _anchors(y, solver, config)
         kernels.append(_kernel(x, np.ascontiguousarray(y_c), solver, config, device, dtype, client))
-        masses.append(torch.from_numpy(b))
+        masses.append(b)  # numpy masses: push_pull returns numpy weights
     prepared = time.perf_counter() - start
     res = push_pull(kernels[0], kernels[1], masses[0], masses[1], beta=config.beta, tau=config.tau, eta=config.eta,
                     rho=rho, push_rho=push_rho, max_outer=config.max_outer, tol=config.tol, inner_max_iter=config.inner_max_iter,
