@@ -190,8 +190,10 @@ def run(config: BuildConfig) -> dict:
     from concepts.dictionary_io import ConceptDictionary, save_dictionary
     from concepts.retrieve import retrieve
     from concepts.vocab import load_vocabulary
+    from curate.device import apply_threads
     from curate.models import model_fingerprint, resolve_model_path
 
+    apply_threads(config)
     timer = _Timer()
     num_layers = int(AutoConfig.from_pretrained(resolve_model_path(config.model)).num_hidden_layers)
     layers = parse_layers(config.layers, num_layers)

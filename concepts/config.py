@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from curate.config import StageConfig
 from curate.errors import ConfigError
 
 __all__ = ["BuildConfig"]
 
 
 @dataclass(frozen=True)
-class BuildConfig:
+class BuildConfig(StageConfig):
     out: Path
     """Output folder: concepts.parquet, stimuli.parquet, dictionary.safetensors, manifest.json, dictionary.png."""
     concepts: str = "wordnet"
@@ -65,16 +66,14 @@ class BuildConfig:
     """Tokens per stimulus (longer ones are truncated)."""
     work_dir: Path | None = None
     """Cache for pool/concept embeddings and activation shards (default OUT/work); a rerun resumes from it."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
     dask: str | None = None
     """Run the embedding and activation shards on Dask: local:N, local-threads:N or a scheduler address."""
-    seed: int = 0
-    """Seed for the pool subset and the negative background sample."""
-    progress: bool = True
-    """Show progress bars."""
+
+    unused_fields = ("overwrite",)  # a rerun reuses the cached work (--work-dir) and writes the outputs again
+    field_help = {"seed": "Seed for the pool subset and the negative background sample."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, "out", Path(self.out))
         for name in ("num_concepts", "positives", "negatives", "candidates", "background", "batch_size",
                      "max_length"):

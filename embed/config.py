@@ -1,4 +1,4 @@
-"""`EmbedConfig`: every option of `curate embed`, validated once."""
+"""`EmbedConfig`: every option of `curate embed`, validated once; `EmbedSettings`: how another stage embeds."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from curate.config import StageConfig
 from curate.errors import ConfigError
 
-__all__ = ["EmbedConfig", "DEFAULT_MODELS", "template_fields"]
+__all__ = ["EmbedConfig", "EmbedSettings", "DEFAULT_MODELS", "template_fields"]
 
 DEFAULT_MODELS = {"text": "minilm", "lm": "smollm2-135m", "clip": "ViT-B-32"}
 _DASK_ADDRESS = re.compile(r"^(local(-threads)?:[1-9][0-9]*|(tcp|tls|ucx|inproc)://.+)$")
@@ -31,7 +32,7 @@ def template_fields(template: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class EmbedConfig:
+class EmbedConfig(StageConfig):
     inputs: tuple[str, ...]
     """Input files: JSONL, Parquet, CSV, Hugging Face save_to_disk folders, globs, or registry:NAME[:SPLIT]."""
     out: Path
@@ -60,26 +61,25 @@ class EmbedConfig:
     """Storage dtype of the embedding column."""
     max_length: int = 256
     """Tokens per text; longer texts are truncated."""
-    device: str = "auto"
-    """auto (CUDA if present, else CPU), cpu, cuda or cuda:N."""
     precision: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     """Compute dtype: auto = float16 on CUDA, float32 on CPU."""
     dask: str | None = None
     """Run shards on Dask: local:N (LocalCluster with N processes), local-threads:N, or a scheduler address tcp://..."""
     on_error: Literal["fail", "skip"] = "fail"
     """fail on the first bad record, or skip bad records and count them in the manifest."""
-    overwrite: bool = False
-    """Replace an existing output folder written with other settings, model or input."""
     image_field: str | None = None
     """clip encoder: column with image paths (relative to the input file) to embed with the image tower."""
     clip_model: str | None = None
     """clip encoder: open_clip architecture name (same as --model; default ViT-B-32)."""
     clip_pretrained: Path | None = None
     """clip encoder: weights file (.pt/.bin/.safetensors); without it the model has random weights (tests only)."""
-    progress: bool = True
-    """Show a progress bar with rows/s."""
+
+    unused_fields = ("seed",)  # embedding is deterministic: nothing to seed
+    field_help = {"overwrite": "Replace an existing output folder written with other settings, model or input.",
+                  "progress": "Show a progress bar with rows/s."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, "inputs", tuple(str(i) for i in self.inputs))
         object.__setattr__(self, "out", Path(self.out))
         if not self.inputs:
@@ -127,3 +127,23 @@ class EmbedConfig:
         if self.image_field is not None:
             return (self.image_field,)
         return (self.prompt_field, self.response_field)
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """The model options a stage that embeds its inputs through `embed` (SOT) passes on; they map to EmbedConfig."""
+
+    model: str = "minilm"
+    """Embedding model (registry name or local path)."""
+    encoder: Literal["text", "lm"] = "text"
+    """Encoder kind: sentence encoder, or a causal LM's hidden states (--layer)."""
+    layer: int | None = None
+    """Hidden-state layer for --encoder lm (hidden_states index; default: the embed stage's)."""
+    batch_size: int = 64
+    """Embedding batch size."""
+
+    def embed_config(self, inputs: tuple[str, ...], out: Path, **options) -> EmbedConfig:
+        """The `curate embed` job for these settings; `options` sets the other EmbedConfig fields."""
+        layer = {} if self.layer is None else {"layer": self.layer}
+        return EmbedConfig(inputs=inputs, out=out, model=self.model, encoder=self.encoder,
+                           batch_size=self.batch_size, **layer, **options)

@@ -1,4 +1,4 @@
-"""SOT: push-pull optimal-transport sample weights (METHODS.md). Numeric kernels are pure torch functions."""
+"""SOT: push-pull optimal-transport sample weights (docs/methods.md, SOT). Numeric kernels are pure torch functions."""
 
 from transport.config import SOTConfig
 from transport.baselines import heuristic_scores, scores_to_weights, uniform_weights

@@ -46,24 +46,24 @@ def _fingerprint(spec: str) -> str:
 def _cache_folder(spec: str, template: str, config: SOTConfig) -> Path:
     from curate.models import cache_dir, model_fingerprint
 
-    key = json.dumps([_fingerprint(spec), config.model, model_fingerprint(config.model), config.encoder,
-                      config.layer, template, config.id_field])
+    settings = config.embed
+    key = json.dumps([_fingerprint(spec), settings.model, model_fingerprint(settings.model), settings.encoder,
+                      settings.layer, template, config.id_field])
     root = config.embeddings_cache or cache_dir() / "embeddings"
     return Path(root) / hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
 def _embed(spec: str, template: str, config: SOTConfig):
-    from embed import EmbedConfig, read_embeddings
+    from embed import read_embeddings
     from embed import run as embed_run
 
     folder = _cache_folder(spec, template, config)
     manifest = folder / "manifest.json"
     if manifest.exists() and all(s.get("complete") for s in json.loads(manifest.read_text()).get("shards", [])):
         return read_embeddings(folder)
-    extra = {} if config.layer is None else {"layer": config.layer}
-    return embed_run(EmbedConfig(inputs=(spec,), out=folder, model=config.model, encoder=config.encoder,
-                                 template=template, id_field=config.id_field, batch_size=config.batch_size,
-                                 device=config.device, on_error=config.on_error, **extra))
+    return embed_run(config.embed.embed_config((spec,), folder, template=template, id_field=config.id_field,
+                                               device=config.device, on_error=config.on_error,
+                                               progress=config.progress))
 
 
 def _align(table, ids: list[str], emb) -> np.ndarray:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from curate.config import StageConfig
 from curate.errors import ConfigError
+from embed.config import EmbedSettings
 
 __all__ = ["SOTConfig"]
 
 
 @dataclass(frozen=True)
-class SOTConfig:
+class SOTConfig(StageConfig):
     out: Path
     """Output Parquet (input rows + sot_weight, pull_potential, push_potential, keep); OUT.json and OUT.png beside it."""
     data: str = "registry:contaminated-sft"
@@ -21,12 +23,8 @@ class SOTConfig:
     """Trusted safe anchor set (the pull side)."""
     harmful: str = "registry:harmful-reference"
     """Harmful reference set (the push side)."""
-    model: str = "minilm"
-    """Embedding model (registry name or local path)."""
-    encoder: Literal["text", "lm"] = "text"
-    """Encoder kind: sentence encoder, or a causal LM's hidden states (--layer)."""
-    layer: int | None = None
-    """Hidden-state layer for --encoder lm (hidden_states index; default: the embed stage's)."""
+    embed: EmbedSettings = field(default_factory=EmbedSettings)
+    """How inputs that are not embedding folders are embedded (--model, --encoder, --layer, --batch-size)."""
     features: Literal["joint", "response", "pair"] = "pair"
     """What the weights see: joint = prompt+response in one text; response only; pair = prompt and response embedded
     separately, concatenated, normalised. Default chosen by measurement (bench/sot_quality.py)."""
@@ -75,8 +73,6 @@ class SOTConfig:
     """Compress each anchor set to this many k-means centroids (masses = cluster sizes); sparse default 2048."""
     heuristic_temperature: float = 0.05
     """Softmax temperature turning the heuristic baseline's risk score into weights."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Where the solver runs."""
     dtype: Literal["float32", "float64"] = "float32"
     """Solver precision."""
     dask: str | None = None
@@ -84,18 +80,15 @@ class SOTConfig:
     Sinkhorn."""
     embeddings_cache: Path | None = None
     """Folder caching embeddings by (input fingerprint, model, features); default cache_dir()/embeddings."""
-    batch_size: int = 64
-    """Embedding batch size."""
     on_error: Literal["fail", "skip"] = "fail"
     """Rows with NaN/zero embeddings: fail naming them, or skip (dropped and counted)."""
-    seed: int = 0
-    """Seed for k-means, IVF training and sampling; same seed → identical weights."""
-    progress: bool = True
-    """Show progress bars."""
-    overwrite: bool = False
-    """Replace an existing OUT.parquet."""
+
+    field_help = {"device": "Where the solver (and the embedding of inputs) runs: auto, cpu, cuda or cuda:N.",
+                  "seed": "Seed for k-means, IVF training and sampling; same seed → identical weights.",
+                  "overwrite": "Replace an existing OUT.parquet."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         positive = {"eps": self.eps, "eta": self.eta, "max_outer": self.max_outer, "knn": self.knn,
                     "inner_max_iter": self.inner_max_iter, "heuristic_temperature": self.heuristic_temperature}
         for name, value in positive.items():

@@ -11,14 +11,15 @@ from typing import Literal
 
 import numpy as np
 
-from curate.config import atomic_write_bytes, save_config
+from curate.config import StageConfig, atomic_write_bytes, save_config
+from curate.device import apply_threads
 from curate.errors import ConfigError, InputError
 
 __all__ = ["ExportConfig", "export", "select_rows", "weighted_sampler"]
 
 
 @dataclass(frozen=True)
-class ExportConfig:
+class ExportConfig(StageConfig):
     input: Path
     """A weighted Parquet written by `curate sot-weight`."""
     out: Path
@@ -29,12 +30,12 @@ class ExportConfig:
     """weights: every row with its sot_weight; topk: rows with keep = true; resample: a seeded multinomial sample."""
     n: int | None = None
     """Rows drawn by --mode resample (default: as many as the input has)."""
-    seed: int = 0
-    """Seed of the resample draw."""
-    overwrite: bool = False
-    """Replace an existing output."""
+
+    unused_fields = ("device",)  # selects rows on the CPU
+    field_help = {"seed": "Seed of the resample draw.", "overwrite": "Replace an existing output."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.n is not None and self.mode != "resample":
             raise ConfigError(f"--n is only used with --mode resample (got --mode {self.mode})")
         if self.n is not None and self.n < 1:
@@ -95,6 +96,7 @@ def export(config: ExportConfig) -> dict:
     out = Path(config.out)
     if out.exists() and not config.overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    apply_threads(config)
     table = _read(config.input)
     selected = select_rows(table, config.mode, config.n, config.seed)
     _write(selected, out, config.format)

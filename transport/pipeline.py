@@ -46,11 +46,12 @@ def run(config: SOTConfig) -> dict:
     """Weight the corpus; returns the summary also written to OUT.json."""
     import pyarrow as pa
 
-    from curate.device import resolve_device
+    from curate.device import apply_threads, resolve_device
 
     out = Path(config.out)
     if out.exists() and not config.overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    apply_threads(config)
     timings, start = {}, time.perf_counter()
     corpus, safe, harmful = (load_features(s, config) for s in (config.data, config.safe, config.harmful))
     timings["embed"] = time.perf_counter() - start

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from curate.config import config_options
+from curate.config import StageConfig, config_options
 from curate.errors import ConfigError
 
 __all__ = ["GenerateConfig", "run", "generate"]
 
 
 @dataclass(frozen=True)
-class GenerateConfig:
+class GenerateConfig(StageConfig):
     prompt: tuple[str, ...]
     """Prompt text (repeat the option for several prompts)."""
     model: str = "smollm2-135m"
@@ -27,10 +27,11 @@ class GenerateConfig:
     """System message (e.g. the in-context baseline's rules)."""
     max_new_tokens: int = 64
     """Tokens to generate per answer (greedy)."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
+
+    unused_fields = ("overwrite", "seed")  # prints its answers and decodes greedily
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.prompt:
             raise ConfigError("--prompt: give at least one prompt, e.g. --prompt \"How do I pick a lock?\"")
         if self.active and self.controls is None:
@@ -43,7 +44,7 @@ def run(config: GenerateConfig) -> list[str]:
     """Greedy answers, one per prompt."""
     import torch
 
-    from curate.device import resolve_device
+    from curate.device import apply_threads, resolve_device
     from curate.lm.generation import generate as generate_answers
     from curate.models import load_causal_lm
     from train.mosaic import load_controller
@@ -53,6 +54,7 @@ def run(config: GenerateConfig) -> list[str]:
         if not Path(config.controls).exists():
             raise ConfigError(f"--controls {config.controls}: no such folder")
         controller = load_controller(config.controls, active=config.active)
+    apply_threads(config)
     tokenizer, model = load_causal_lm(config.model, device=resolve_device(config.device), dtype=torch.float32)
     return generate_answers(model, tokenizer, list(config.prompt), controller=controller, system=config.system,
                             max_new_tokens=config.max_new_tokens, progress=False)

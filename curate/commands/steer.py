@@ -8,14 +8,14 @@ from typing import Literal
 
 import click
 
-from curate.config import config_options
+from curate.config import StageConfig, config_options
 from curate.errors import ConfigError
 
 __all__ = ["steer", "SteerConfig"]
 
 
 @dataclass(frozen=True)
-class SteerConfig:
+class SteerConfig(StageConfig):
     dictionary: Path
     """Concept dictionary folder (curate build-dictionary --out) or SAE folder."""
     prompt: tuple[str, ...]
@@ -36,10 +36,11 @@ class SteerConfig:
     """Greedy generation length."""
     system: str | None = None
     """System message (default: the chat template's own)."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
+
+    unused_fields = ("overwrite", "seed")  # prints its answers and decodes greedily
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.prompt:
             raise ConfigError("--prompt is required (repeat it for several prompts)")
         if self.k < 1 or self.max_new_tokens < 1:
@@ -49,11 +50,12 @@ class SteerConfig:
 def run(config: SteerConfig) -> list[dict]:
     """[{prompt, plain, steered}] for each prompt, greedy decoding."""
     from concepts.steering import load_controller
-    from curate.device import resolve_device
+    from curate.device import apply_threads, resolve_device
     from curate.lm.chat import ensure_chat_template
     from curate.lm.generation import generate
     from curate.models import load_causal_lm
 
+    apply_threads(config)
     tokenizer, model = load_causal_lm(config.model, device=resolve_device(config.device))
     ensure_chat_template(tokenizer, None, config.model)
     controller = load_controller(config.dictionary, layers=config.layers, method=config.method, k=config.k,

@@ -7,23 +7,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from curate.config import StageConfig
 from curate.errors import ConfigError
 
 __all__ = ["DatasetBuildConfig", "run", "build_dataset"]
 
 
 @dataclass(frozen=True)
-class DatasetBuildConfig:
+class DatasetBuildConfig(StageConfig):
     name: str
     """Registry dataset name (see `curate datasets list`)."""
     out: Path
     """Output Parquet file; licence notices go into its schema metadata and OUT.licences.json."""
     split: Literal["train", "heldout", "all"] = "all"
     """Which split to write."""
-    overwrite: bool = False
-    """Replace an existing output file."""
+
+    unused_fields = ("device", "seed")  # copies stored rows: no model, no randomness
+    field_help = {"overwrite": "Replace an existing output file."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         from curate.datasets._registry import DATASETS
 
         object.__setattr__(self, "out", Path(self.out))
@@ -47,7 +50,9 @@ def run(config: DatasetBuildConfig) -> Path:
 
     from curate.config import atomic_write_text, config_to_dict
     from curate.datasets._store import load_dataset_table
+    from curate.device import apply_threads
 
+    apply_threads(config)
     table = load_dataset_table(config.name, config.split)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     temp = config.out.with_name(f".{config.out.name}.tmp")

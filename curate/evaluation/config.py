@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from curate.config import StageConfig
 from curate.errors import ConfigError
 
 __all__ = ["EvalConfig"]
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(StageConfig):
     out: Path
     """Output folder: results.parquet, nll.parquet, summary.json, report.md, chart.png, eval_config.json."""
     model: str = "smollm2-135m"
@@ -50,14 +51,11 @@ class EvalConfig:
     """Judge with this chat LM instead of the rules + MiniLM classifier (see docs for its prompt)."""
     judge_path: Path | None = None
     """A saved RefusalJudge JSON to use instead of the default one."""
-    seed: int = 0
-    """Seed for --limit subsets."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
-    overwrite: bool = False
-    """Replace existing results in --out."""
+
+    field_help = {"seed": "Seed for --limit subsets.", "overwrite": "Replace existing results in --out."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not (self.prompts or self.benign_prompts or self.nll_data):
             raise ConfigError("nothing to evaluate: pass --prompts, --benign-prompts and/or --nll-data")
         if self.active and self.controls is None:

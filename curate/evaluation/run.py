@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from curate.config import atomic_write_text, save_config
-from curate.device import resolve_device
+from curate.device import apply_threads, resolve_device
 from curate.errors import ConfigError
 from curate.lm.chat import ensure_chat_template
 from curate.evaluation.config import EvalConfig
@@ -94,6 +94,7 @@ def run(config: EvalConfig) -> dict:
     started = time.perf_counter()
     inputs = {kind: load_rows(spec, config) for kind, spec in (("harmful", config.prompts), ("benign", config.benign_prompts)) if spec}
     nll_rows = load_rows(config.nll_data, config, needs_response=True) if config.nll_data else None
+    apply_threads(config)
     device = resolve_device(config.device)
     tokenizer, model = load_causal_lm(config.model, device=device)
     ensure_chat_template(tokenizer, config.template, config.model)

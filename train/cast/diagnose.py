@@ -1,4 +1,4 @@
-"""`curate diagnose-heads`: CAST's head-level conflict map (METHODS.md, CAST).
+"""`curate diagnose-heads`: CAST's head-level conflict map (docs/methods.md, CAST).
 
 Per attention head h: O(h) = 1 − cos(∇_{θ_h} L_safe, ∇_{θ_h} L_util) with gradients accumulated over
 --batches calibration batches; S(h) = the rise in utility loss when h is ablated (or |θ_h · ∇_{θ_h} L_util|);
@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from curate.config import StageConfig
 from curate.errors import ConfigError, InputError
 from curate.lm.layers import num_layers
 
@@ -23,7 +24,7 @@ DEFAULT_UTIL = "registry:benign-qa:train"
 
 
 @dataclass(frozen=True)
-class DiagnoseConfig:
+class DiagnoseConfig(StageConfig):
     out: Path
     """Output folder: conflict_map.parquet, manifest.json, conflict.png, sensitivity.png, score.png."""
     model: str = "smollm2-135m"
@@ -52,14 +53,12 @@ class DiagnoseConfig:
     """System message for every row (default: the template's own)."""
     template: str | None = None
     """Chat template for models without one: 'chatml', a .jinja file, or a Jinja string."""
-    seed: int = 0
-    """Seed for the calibration subsets."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
-    overwrite: bool = False
-    """Replace a finished map in --out instead of refusing."""
+
+    field_help = {"seed": "Seed for the calibration subsets.",
+                  "overwrite": "Replace a finished map in --out instead of refusing."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("batches", "batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
@@ -153,12 +152,13 @@ def run(config: DiagnoseConfig) -> dict:
     import torch
 
     from curate.config import config_to_dict
-    from curate.device import resolve_device
+    from curate.device import apply_threads, resolve_device
     from curate.models import load_causal_lm, model_fingerprint
     from train.cast.conflict_map import MANIFEST_FILE, write_conflict_map
 
     if (config.out / MANIFEST_FILE).exists() and not config.overwrite:
         raise ConfigError(f"--out {config.out}: already holds a conflict map; pass --overwrite or choose another folder")
+    apply_threads(config)
     started = time.perf_counter()
     n = config.batches * config.batch_size
     safe_rows = calibration_rows(config.safe, n, config, "--safe", 1)

@@ -104,7 +104,7 @@ def fit_cast(model, tokenizer, rows: list[dict], config, skipped: list[tuple[int
 def run(config: CastConfig) -> dict:
     """Load, check the map, select heads, fine-tune with them frozen; save like `curate train sft`."""
     from curate.config import atomic_write_text, save_config
-    from curate.device import resolve_device
+    from curate.device import apply_threads, resolve_device
     from curate.lm.chat import ensure_chat_template
     from curate.evaluation.inputs import read_table, require_columns
     from curate.models import load_causal_lm, model_fingerprint
@@ -119,6 +119,7 @@ def run(config: CastConfig) -> dict:
     table = read_table(config.data)
     require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"}, config.data)
     rows, weights = rows_and_weights(table, config, config.data)
+    apply_threads(config)
     device = resolve_device(config.device)
     tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)
     try:

@@ -1,4 +1,4 @@
-"""`curate train mosaic`: learn per-category control tokens on a frozen causal LM (METHODS.md, MOSAIC)."""
+"""`curate train mosaic`: learn per-category control tokens on a frozen causal LM (docs/methods.md, MOSAIC)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from curate.config import StageConfig
 from curate.errors import ConfigError
 
 __all__ = ["MosaicConfig", "run", "DEFAULT_REFUSAL"]
@@ -15,7 +16,7 @@ DEFAULT_REFUSAL = "I'm sorry, but I can't help with that request."
 
 
 @dataclass(frozen=True)
-class MosaicConfig:
+class MosaicConfig(StageConfig):
     data: str
     """Training table (Parquet/JSONL/CSV, folder or registry:NAME[:SPLIT]) with a prompt and a category column."""
     out: Path
@@ -52,23 +53,16 @@ class MosaicConfig:
     """New tokens of the base model's own answer used as target for negatives that have no response."""
     init_from: str | None = None
     """Existing controls folder: keep its tokens frozen and train only categories it lacks (incremental expansion)."""
-    seed: int = 0
-    """Seed for task sampling, batch order and token initialisation."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
-    threads: int = 0
-    """CPU threads for torch (0 = torch's default, one per core); 1 is several times faster when other jobs share
-    the cores (oversubscribed threads stall on each other at every small operation)."""
-    overwrite: bool = False
-    """Replace finished controls in --out instead of refusing."""
+
+    field_help = {"seed": "Seed for task sampling, batch order and token initialisation.",
+                  "overwrite": "Replace finished controls in --out instead of refusing."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("tokens_per_category", "max_order", "per_subset", "epochs", "batch_size", "max_length",
                      "teacher_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
-        if self.threads < 0:
-            raise ConfigError(f"--threads {self.threads}: must be >= 0 (0 = torch's default)")
         if self.lr <= 0:
             raise ConfigError(f"--lr {self.lr}: must be > 0")
         if self.kl_weight < 0:
@@ -83,7 +77,7 @@ def run(config: MosaicConfig) -> dict:
     import torch
 
     from curate.config import atomic_write_text, save_config
-    from curate.device import resolve_device
+    from curate.device import apply_threads, resolve_device
     from curate.lm.chat import ensure_chat_template
     from curate.models import load_causal_lm
     from train.mosaic.data import load_rows
@@ -93,8 +87,7 @@ def run(config: MosaicConfig) -> dict:
     if (out / "metrics.json").exists() and not config.overwrite:
         raise ConfigError(f"--out {out}: already holds trained controls; pass --overwrite or choose another folder")
     rows = load_rows(config)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    apply_threads(config)
     device = resolve_device(config.device)
     tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)
     ensure_chat_template(tokenizer, None, config.model)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from curate.config import StageConfig
 from curate.errors import ConfigError, InputError
 from train.sae.annotate import annotate_atoms
 from train.sae.model import SAEShape, SparseAutoencoder, load_sae, save_sae
@@ -29,7 +30,7 @@ def default_lr(width: int) -> float:
 
 
 @dataclass(frozen=True)
-class SAEConfig:
+class SAEConfig(StageConfig):
     activations: Path
     """Per-token activations: the --out of `curate embed ... --encoder lm --pooling none --layer L`."""
     out: Path
@@ -75,16 +76,14 @@ class SAEConfig:
     """Annotation threshold: an atom is undesirable/desirable when its cosine to that centroid is >= eta."""
     checkpoint_every: int = 200
     """Save a resumable checkpoint every N steps (0 = never); a rerun continues from it."""
-    seed: int = 0
-    """Seed for the random atoms and the batch order."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
-    threads: int | None = None
-    """torch CPU threads (default: torch's choice); on a busy shared CPU 1 thread was 4x faster than 2."""
-    overwrite: bool = False
-    """Replace a finished SAE in --out instead of refusing."""
+
+    field_help = {"seed": "Seed for the random atoms and the batch order.",
+                  "overwrite": "Replace a finished SAE in --out instead of refusing.",
+                  "threads": "CPU threads for torch and BLAS (default or 0: the libraries' choice); on a busy shared "
+                             "CPU 1 thread was 4x faster than 2."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.init is None:
             object.__setattr__(self, "init", "dictionary" if self.dictionary is not None else "random")
         for name in ("k", "expansion", "steps", "batch_size", "buffer_rows", "eval_tokens"):
@@ -97,8 +96,6 @@ class SAEConfig:
             raise ConfigError(f"--lr {self.lr}: must be > 0")
         if self.buffer_rows < self.batch_size:
             raise ConfigError(f"--buffer-rows {self.buffer_rows} is below --batch-size {self.batch_size}; raise it")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads {self.threads}: must be >= 1 (or omit it)")
         for name in ("auxk_alpha", "l1_coeff", "warmup_steps", "dead_after_tokens", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
@@ -197,15 +194,12 @@ def _write_outputs(config: SAEConfig, sae, dictionary, history: list[dict], summ
 
 def run(config: SAEConfig) -> dict:
     """Train, annotate and save the SAE; returns the summary also written to metrics.json."""
-    from curate.device import resolve_device
+    from curate.device import apply_threads, resolve_device
     from train.sae.data import open_activations
     from train.sae.fit import CHECKPOINT_NAME, fit
 
     _check_out(config)
-    if config.threads is not None:
-        import torch
-
-        torch.set_num_threads(config.threads)
+    apply_threads(config)
     source = open_activations(config.activations, skip_first_token=config.skip_first_token)
     layer = _layer(config, source)
     dictionary, atoms = _dictionary(config, layer, source.dim)

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from curate.config import StageConfig
 from curate.errors import ConfigError
 
 __all__ = ["SFTConfig", "fit", "run"]
 
 
 @dataclass(frozen=True)
-class SFTConfig:
+class SFTConfig(StageConfig):
     data: str
     """Training table: a file (Parquet/JSONL/CSV), a folder, or registry:NAME[:SPLIT]."""
     out: Path
@@ -55,14 +56,12 @@ class SFTConfig:
     """Chat template for models without one: 'chatml', a .jinja file, or a Jinja string."""
     save_every: int = 0
     """Checkpoint every N optimiser steps (0 = only at the end); a rerun resumes from the last checkpoint."""
-    seed: int = 0
-    """Seed for batch order, resampling and LoRA initialisation."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
-    overwrite: bool = False
-    """Replace a finished run in --out instead of refusing."""
+
+    field_help = {"seed": "Seed for batch order, resampling and LoRA initialisation.",
+                  "overwrite": "Replace a finished run in --out instead of refusing."}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("epochs", "batch_size", "grad_accum", "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")

@@ -8,7 +8,7 @@ import shutil
 import torch
 
 from curate.config import atomic_write_text, save_config
-from curate.device import resolve_device
+from curate.device import apply_threads, resolve_device
 from curate.errors import ConfigError, require
 from curate.lm.chat import ensure_chat_template
 from curate.lm.layers import decoder_layers
@@ -59,6 +59,7 @@ def run(config) -> dict:
     table = read_table(config.data)
     require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"}, config.data)
     rows, weights = rows_and_weights(table, config, config.data)
+    apply_threads(config)
     device = resolve_device(config.device)
     tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)
     ensure_chat_template(tokenizer, config.template, config.model)
