@@ -13,13 +13,13 @@ def write_if_changed(frame, path: Path) -> Path:
     """Write `frame` to Parquet unless the file already holds the same ids and texts (keeps caches valid)."""
     import polars as pl
 
-    from concepts.pool import _write_parquet
+    from curate.io import write_parquet
 
     if path.is_file():
         old = pl.read_parquet(path)
         if old.columns == frame.columns and old.equals(frame):
             return path
-    _write_parquet(frame, path)
+    write_parquet(frame, path)
     return path
 
 

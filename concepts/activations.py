@@ -132,9 +132,9 @@ def stimulus_activations(stimuli, folder: Path, *, model: str, layers: list[int]
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / "stimuli-text.parquet"
     if not source.is_file() or not pl.read_parquet(source, columns=["id"])["id"].equals(stimuli["id"]):
-        from concepts.pool import _write_parquet
+        from curate.io import write_parquet
 
-        _write_parquet(stimuli.select("id", "text"), source)
+        write_parquet(stimuli.select("id", "text"), source)
     out = folder / f"acts-skipfirst-L{'-'.join(map(str, layers))}"
     config = EmbedConfig(inputs=(str(source),), out=out, model=model, encoder="lm", layer=max(layers),
                          template="{prompt}", prompt_field="text", id_field="id", batch_size=batch_size, max_length=max_length,

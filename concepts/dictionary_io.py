@@ -6,7 +6,6 @@ Layer L means ``hidden_states[L]`` of a HF model (output of decoder block L-1).
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,8 @@ from typing import Any
 
 import torch
 
-from curate.config import atomic_write_bytes, atomic_write_text
 from curate.errors import InputError
+from curate.io import atomic_write_bytes, atomic_write_text, read_json, read_safetensors, read_table, write_parquet
 
 __all__ = ["ConceptDictionary", "load_dictionary", "save_dictionary"]
 
@@ -62,13 +61,9 @@ def save_dictionary(dictionary: ConceptDictionary, folder: str | Path, stimuli: 
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"layer_{L}": dictionary.atoms[L] for L in dictionary.layers}
     atomic_write_bytes(folder / "dictionary.safetensors", save(tensors))
-    buf = io.BytesIO()
-    dictionary.concepts.write_parquet(buf)
-    atomic_write_bytes(folder / "concepts.parquet", buf.getvalue())
+    write_parquet(dictionary.concepts, folder / "concepts.parquet")
     if stimuli is not None:
-        buf = io.BytesIO()
-        stimuli.write_parquet(buf)
-        atomic_write_bytes(folder / "stimuli.parquet", buf.getvalue())
+        write_parquet(stimuli, folder / "stimuli.parquet")
     manifest = dict(dictionary.manifest, layers=list(dictionary.layers), dim=dictionary.dim,
                     n_concepts=dictionary.concepts.height)
     atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
@@ -78,15 +73,15 @@ def save_dictionary(dictionary: ConceptDictionary, folder: str | Path, stimuli: 
 def load_dictionary(folder: str | Path) -> ConceptDictionary:
     """Read a dictionary folder written by :func:`save_dictionary`."""
     import polars as pl
-    from safetensors.torch import load_file
 
     folder = Path(folder)
     for name in ("dictionary.safetensors", "concepts.parquet", "manifest.json"):
         if not (folder / name).is_file():
             raise InputError(f"load_dictionary: {folder / name} not found; is {folder} a dictionary folder?")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    tensors = load_file(str(folder / "dictionary.safetensors"))
+    manifest = read_json(folder / "manifest.json", what="the manifest.json of `curate build-dictionary --out`")
+    tensors = read_safetensors(folder / "dictionary.safetensors", what="the dictionary.safetensors of "
+                               "`curate build-dictionary --out`")
     layers = [int(k.split("_", 1)[1]) for k in tensors]
     layers.sort()
     return ConceptDictionary(layers=layers, atoms={L: tensors[f"layer_{L}"] for L in layers},
-                             concepts=pl.read_parquet(folder / "concepts.parquet"), manifest=manifest)
+                             concepts=pl.from_arrow(read_table(folder / "concepts.parquet")), manifest=manifest)

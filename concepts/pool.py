@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from curate.errors import InputError
+from curate.io import read_table, write_parquet
 
 __all__ = ["wordnet_sentences", "man_page_sentences", "default_pool", "read_pool", "load_pool"]
 
@@ -83,18 +84,8 @@ def default_pool(cache: Path | None = None):
         return pl.read_parquet(cache)
     frame = pl.DataFrame(wordnet_sentences() + man_page_sentences()).unique("text", keep="first", maintain_order=True)
     if cache is not None:
-        _write_parquet(frame, cache)
+        write_parquet(frame, cache)
     return frame
-
-
-def _write_parquet(frame, path: Path) -> None:
-    import io
-
-    from curate.config import atomic_write_bytes
-
-    buf = io.BytesIO()
-    frame.write_parquet(buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def read_pool(path: str | Path):
@@ -107,7 +98,7 @@ def read_pool(path: str | Path):
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".jsonl", ".ndjson"):
         raise InputError(f"--pool {path}: unsupported file type '{suffix}'; use .parquet or .jsonl")
-    frame = pl.read_parquet(path) if suffix == ".parquet" else pl.read_ndjson(path)
+    frame = pl.from_arrow(read_table(path, what="a pool file")) if suffix == ".parquet" else pl.read_ndjson(path)
     text = "caption" if "caption" in frame.columns else "text" if "text" in frame.columns else None
     if text is None:
         raise InputError(f"--pool {path}: no `caption` or `text` column (columns: {', '.join(frame.columns)})")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from curate.errors import ConfigError
+from curate.io import atomic_write_text
 
 __all__ = [
     "StageConfig",
@@ -39,8 +40,6 @@ __all__ = [
     "save_config",
     "load_config",
     "config_from_dict",
-    "atomic_write_text",
-    "atomic_write_bytes",
 ]
 
 C = TypeVar("C")
@@ -272,22 +271,6 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     out = {f.name: _jsonable(getattr(config, f.name)) for f in _saved_fields(config)}
     out["_config"] = type(config).__qualname__
     return out
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary sibling and rename, so a crash never leaves a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_config(config: Any, path: str | os.PathLike, **extra: Any) -> None:

@@ -12,13 +12,13 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from curate.errors import InputError, MissingDependencyError
+from curate.io import atomic_folder
 
 __all__ = [
     "ModelSpec",
@@ -98,24 +98,19 @@ def _convert_smollm2(spec: ModelSpec) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = _smollm2_gguf_folder(spec)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=_GGUF_FILE)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=_GGUF_FILE, dtype="float32")
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "SOURCE.json").write_text(json.dumps({
-        "source": f"{spec.package}/{_GGUF_FILE}", "licence": spec.licence,
-        "converted_seconds": round(time.perf_counter() - started, 1),
-    }, indent=2))
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(target, keep_existing=True) as tmp:  # another process may finish first: keep its copy
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "SOURCE.json").write_text(json.dumps({
+            "source": f"{spec.package}/{_GGUF_FILE}", "licence": spec.licence,
+            "converted_seconds": round(time.perf_counter() - started, 1),
+        }, indent=2))
     return target
 
 

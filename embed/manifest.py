@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from curate.config import atomic_write_text
 from curate.errors import InputError
+from curate.io import atomic_write_text
 
 __all__ = ["Manifest", "IDENTITY_KEYS", "FORMAT_VERSION"]
 

@@ -95,9 +95,14 @@ def iter_chunks(source: Source, batch_rows: int, errors: RowErrors) -> Iterator[
 
     reader = {"jsonl": _formats.read_jsonl, "json": _formats.read_json, "parquet": _formats.read_parquet,
               "csv": _formats.read_csv, "hf": _formats.read_hf_folder, "registry": _formats.read_registry}[source.kind]
-    for table, where in reader(source, batch_rows, errors):
-        if table.num_rows:
-            yield Chunk(table, source, where)
+    try:
+        for table, where in reader(source, batch_rows, errors):
+            if table.num_rows:
+                yield Chunk(table, source, where)
+    except (pa.ArrowException, OSError) as err:  # a file that breaks part-way (corrupt Parquet pages, I/O errors)
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise InputError(f"{source.label}: not a readable {source.kind} input ({reason}); the file is truncated "
+                         "or corrupt - rewrite it or pass another file") from err
 
 
 def open_input(spec: str) -> pa.Table:
@@ -118,7 +123,10 @@ def estimate_rows(source: Source) -> int | None:
 
         return registry_table(source).num_rows
     if source.kind == "parquet":
-        return pq.ParquetFile(source.path).metadata.num_rows
+        try:
+            return pq.ParquetFile(source.path).metadata.num_rows
+        except (pa.ArrowException, OSError):  # unreadable: the reader reports it with the file's name
+            return None
     if source.kind in ("jsonl", "csv"):
         count = 0
         with open(source.path, "rb") as fh:

@@ -1,13 +1,13 @@
-"""Shard writer: a whole Parquet shard goes to a temporary name, is flushed to disk, then renamed."""
+"""Shard writer: a whole Parquet shard goes to a temporary name, is flushed to disk, then renamed (curate.io)."""
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+from curate.io import write_parquet
 
 __all__ = ["shard_name", "write_shard", "embedding_table"]
 
@@ -34,20 +34,9 @@ def embedding_table(ids: list[str], vectors: np.ndarray, dtype: str = "float32",
 def write_shard(out: Path, index: int, ids: list[str], vectors: np.ndarray, dtype: str = "float32",
                 token_index: np.ndarray | None = None) -> int:
     """Write `out/part-<index>.parquet` so that it either exists complete or not at all; returns bytes written."""
-    import pyarrow.parquet as pq
-
     final = Path(out) / shard_name(index)
-    temp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     table = embedding_table(ids, vectors, dtype, token_index)
-    try:
-        with open(temp, "wb") as fh:
-            # embeddings are incompressible floats: skip compression (CPU) but keep ids snappy
-            pq.write_table(table, fh, compression={"id": "snappy", "token_index": "snappy", "embedding": "none"},
-                           use_dictionary=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, final)
-    finally:
-        if temp.exists():
-            temp.unlink()
+    # embeddings are incompressible floats: skip compression (CPU) but keep ids snappy
+    write_parquet(table, final, compression={"id": "snappy", "token_index": "snappy", "embedding": "none"},
+                  use_dictionary=False)
     return final.stat().st_size

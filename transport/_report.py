@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.config import atomic_write_bytes
+from curate.io import atomic_write_bytes
+from curate.io import write_parquet as _write_table
 
 __all__ = ["keep_mask", "quality", "write_parquet", "write_png"]
 
@@ -36,16 +37,14 @@ def quality(weights: np.ndarray, is_harmful: np.ndarray) -> dict:
 
 
 def write_parquet(table, columns: dict[str, np.ndarray], path: Path) -> None:
+    """The input table with `columns` appended (replacing same-named ones), written atomically to `path`."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     for name, values in columns.items():
         if name in table.column_names:
             table = table.drop_columns([name])
         table = table.append_column(name, pa.array(values))
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    atomic_write_bytes(path, sink.getvalue())
+    _write_table(table, path)
 
 
 def write_png(weights: np.ndarray, pull: np.ndarray, push: np.ndarray, keep: np.ndarray, path: Path) -> None:

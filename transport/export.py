@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from curate.config import StageConfig, atomic_write_bytes, save_config
+from curate.config import StageConfig, save_config
 from curate.device import apply_threads
 from curate.errors import ConfigError, InputError
+from curate.io import atomic_folder, atomic_write_bytes, read_table, write_parquet
 
 __all__ = ["ExportConfig", "export", "select_rows", "weighted_sampler"]
 
@@ -43,14 +42,10 @@ class ExportConfig(StageConfig):
 
 
 def _read(path_or_table):
-    import pyarrow.parquet as pq
-
-    if not isinstance(path_or_table, (str, os.PathLike)):
-        table = path_or_table
-    elif not Path(path_or_table).exists():
-        raise InputError(f"{path_or_table} does not exist; pass the Parquet written by `curate sot-weight`")
+    if isinstance(path_or_table, (str, os.PathLike)):
+        table = read_table(path_or_table, what="the Parquet written by `curate sot-weight`")
     else:
-        table = pq.read_table(path_or_table)
+        table = path_or_table
     for column in ("sot_weight", "keep"):
         if column not in table.column_names:
             raise InputError(f"{path_or_table if isinstance(path_or_table, (str, os.PathLike)) else 'table'} has no "
@@ -65,17 +60,25 @@ def select_rows(table, mode: str, n: int | None = None, seed: int = 0):
     if mode == "topk":
         return table.filter(table.column("keep"))
     weights = np.asarray(table.column("sot_weight").to_pylist(), dtype=np.float64)
+    _check_sampling_weights(weights)
     draws = np.random.default_rng(seed).choice(len(weights), size=n or len(weights), p=weights / weights.sum())
     return table.take(np.sort(draws))
 
 
+def _check_sampling_weights(weights: np.ndarray) -> None:
+    """Resampling draws rows with probability ∝ sot_weight: weights must be finite, ≥ 0 and not all zero."""
+    bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
+    if bad.size:
+        raise InputError(f"sot_weight of row {bad[0]} is {weights[bad[0]]} ({bad.size} such rows); --mode resample "
+                         "needs finite weights ≥ 0: pass the Parquet written by `curate sot-weight`")
+    if weights.sum() <= 0:
+        raise InputError("every sot_weight is 0, so --mode resample has nothing to draw from; "
+                         "pass the Parquet written by `curate sot-weight`")
+
+
 def _write(table, out: Path, fmt: str) -> None:
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        sink = io.BytesIO()
-        pq.write_table(table, sink)
-        atomic_write_bytes(out, sink.getvalue())
+        write_parquet(table, out)
     elif fmt == "jsonl":
         import json
 
@@ -84,11 +87,8 @@ def _write(table, out: Path, fmt: str) -> None:
     else:
         from datasets import Dataset
 
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        Dataset(table).save_to_disk(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        with atomic_folder(out) as tmp:
+            Dataset(table).save_to_disk(str(tmp))
 
 
 def export(config: ExportConfig) -> dict:

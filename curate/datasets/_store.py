@@ -13,7 +13,7 @@ from curate.errors import InputError
 
 __all__ = ["load_dataset_table", "list_datasets", "dataset_schema", "version_key", "SPLITS"]
 
-CODE_VERSION = "1"  # bump when any builder's output changes
+CODE_VERSION = "2"  # bump when any builder's output changes
 SPLITS = ("train", "heldout", "all")
 
 
@@ -55,17 +55,13 @@ def _cache_folder() -> Path:
 
 def _build_cache(folder: Path) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from curate.config import atomic_write_text
     from curate.datasets._registry import build_all_rows
+    from curate.io import atomic_write_text, write_parquet
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in build_all_rows().items():
-        table = pa.Table.from_pylist(rows, schema=dataset_schema(name))
-        temp = folder / f".{name}.parquet.tmp"
-        pq.write_table(table, temp)
-        temp.replace(folder / f"{name}.parquet")
+        write_parquet(pa.Table.from_pylist(rows, schema=dataset_schema(name)), folder / f"{name}.parquet")
     atomic_write_text(folder / "COMPLETE", version_key() + "\n")
 
 

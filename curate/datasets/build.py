@@ -46,18 +46,14 @@ def sidecar_path(out: Path) -> Path:
 
 def run(config: DatasetBuildConfig) -> Path:
     """Write the dataset atomically, then its sidecar (licences, row count, resolved config)."""
-    import pyarrow.parquet as pq
-
-    from curate.config import atomic_write_text, config_to_dict
+    from curate.config import config_to_dict
     from curate.datasets._store import load_dataset_table
     from curate.device import apply_threads
+    from curate.io import atomic_write_text, write_parquet
 
     apply_threads(config)
     table = load_dataset_table(config.name, config.split)
-    config.out.parent.mkdir(parents=True, exist_ok=True)
-    temp = config.out.with_name(f".{config.out.name}.tmp")
-    pq.write_table(table, temp)
-    temp.replace(config.out)
+    write_parquet(table, config.out)
     meta = table.schema.metadata or {}
     sidecar = {
         "dataset": config.name,

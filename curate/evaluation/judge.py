@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.config import atomic_write_text
 from curate.evaluation.rules import rule_refusal
+from curate.io import atomic_write_text
 
 __all__ = ["JudgeResult", "RefusalJudge", "judge_features", "encode_texts"]
 

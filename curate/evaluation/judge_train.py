@@ -17,9 +17,9 @@ JUDGE_VERSION = "refusal-minilm-v2"
 def refusal_labels() -> tuple[list[str], list[str], np.ndarray]:
     """(prompts, responses, labels) of registry:refusals (1 = the human judged it a refusal)."""
     try:
-        from curate.evaluation.inputs import read_table
+        from embed import open_input
 
-        table = read_table("registry:refusals")
+        table = open_input("registry:refusals")
     except ImportError:  # the dataset registry is not installed: read the same PyRIT files directly
         table = _pyrit_refusals()
     for column in ("prompt", "response", "label"):

@@ -6,22 +6,24 @@ import json
 import time
 
 import numpy as np
+import pyarrow as pa
 
-from curate.config import atomic_write_text, save_config
+from curate.config import save_config
 from curate.device import apply_threads, resolve_device
 from curate.errors import ConfigError
-from curate.lm.chat import ensure_chat_template
 from curate.evaluation.config import EvalConfig
-from curate.evaluation.inputs import read_table, require_columns
 from curate.evaluation.metrics import nll_summary, set_summary
 from curate.evaluation.report import write_report
+from curate.io import atomic_write_text, require_columns, write_parquet
+from curate.lm.chat import ensure_chat_template
+from embed import open_input
 
 __all__ = ["run", "load_rows", "make_judge"]
 
 
 def load_rows(spec: str, config: EvalConfig, needs_response: bool = False) -> dict[str, list]:
     """Columns id, prompt, category (and response) of one input, a seeded subset when --limit is set."""
-    table = read_table(spec)
+    table = open_input(str(spec))
     needed = {config.prompt_field: "--prompt-field"}
     if needs_response:
         needed[config.response_field] = "--response-field"
@@ -75,15 +77,6 @@ def _generate_and_judge(model, tokenizer, rows, config, controller, judge, kind:
             "refused": verdict.refused.tolist(), "judge_score": verdict.score.astype(float).tolist()}
 
 
-def _write_parquet(columns: dict[str, list], path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.table(columns), tmp)
-    tmp.replace(path)
-
-
 def run(config: EvalConfig) -> dict:
     """Evaluate `config.model`; returns the summary dict also written to summary.json."""
     from curate.lm.likelihood import response_nll
@@ -107,12 +100,14 @@ def run(config: EvalConfig) -> dict:
         results = [_generate_and_judge(model, tokenizer, rows, config, controller, judge, kind) for kind, rows in inputs.items()]
         for kind, res in zip(inputs, results):
             summary[kind] = set_summary(res)
-        _write_parquet({k: sum((r[k] for r in results), []) for k in results[0]}, config.out / "results.parquet")
+        columns = {k: sum((r[k] for r in results), []) for k in results[0]}
+        write_parquet(pa.table(columns), config.out / "results.parquet")
     if nll_rows is not None:
         nll = response_nll(model, tokenizer, nll_rows["prompt"], nll_rows["response"], controller=controller,
                            batch_size=config.batch_size, max_length=config.max_length, system=config.system)
         summary["nll"] = nll_summary(nll)
-        _write_parquet({"id": nll_rows["id"], "category": nll_rows["category"], "nll": nll.tolist()}, config.out / "nll.parquet")
+        columns = {"id": nll_rows["id"], "category": nll_rows["category"], "nll": nll.tolist()}
+        write_parquet(pa.table(columns), config.out / "nll.parquet")
     summary["seconds"] = round(time.perf_counter() - started, 1)
     atomic_write_text(config.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_report(summary, config.out)

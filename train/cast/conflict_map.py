@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.config import atomic_write_bytes, atomic_write_text
 from curate.errors import ConfigError, InputError
+from curate.io import atomic_write_bytes, atomic_write_text, read_table, write_parquet
 
 __all__ = ["ConflictMap", "write_conflict_map", "load_conflict_map", "write_heatmap", "select_heads",
            "MAP_FILE", "MANIFEST_FILE", "HEATMAPS"]
@@ -41,13 +41,9 @@ class ConflictMap:
 def write_conflict_map(folder: Path, columns: dict[str, np.ndarray], manifest: dict) -> list[Path]:
     """Write the Parquet table, the three heat maps and (last, as the done-marker) manifest.json."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     folder.mkdir(parents=True, exist_ok=True)
-    table = pa.table({k: pa.array(v) for k, v in columns.items()})
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    atomic_write_bytes(folder / MAP_FILE, sink.getvalue())
+    write_parquet(pa.table({k: pa.array(v) for k, v in columns.items()}), folder / MAP_FILE)
     cmap = ConflictMap({k: np.asarray(v) for k, v in columns.items()}, manifest)
     files = [folder / MAP_FILE]
     for name, file in HEATMAPS.items():
@@ -80,14 +76,12 @@ def write_heatmap(grid: np.ndarray, name: str, model: str, path: Path) -> None:
 
 def load_conflict_map(folder: str | Path) -> ConflictMap:
     """Read a `curate diagnose-heads` output folder; errors name the missing file and the fix."""
-    import pyarrow.parquet as pq
-
     folder = Path(folder)
     for file in (MAP_FILE, MANIFEST_FILE):
         if not (folder / file).exists():
             raise InputError(f"--conflict-map {folder}: no {file} there; run `curate diagnose-heads --out {folder}` "
                              "first (an unfinished diagnosis has no manifest.json)")
-    table = pq.read_table(folder / MAP_FILE)
+    table = read_table(folder / MAP_FILE, what="the conflict map written by `curate diagnose-heads`")
     missing = {"layer", "head", "conflict", "sensitivity", "score", "rank"} - set(table.column_names)
     if missing:
         raise InputError(f"--conflict-map {folder}: {MAP_FILE} lacks columns {sorted(missing)}; "

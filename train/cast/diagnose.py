@@ -77,12 +77,13 @@ def _default_safe():
 
 def calibration_rows(spec: str | None, n: int, config: DiagnoseConfig, option: str, salt: int) -> list[dict]:
     """A seeded subset of n {prompt, response} rows; fewer rows than asked is an error naming the option."""
-    from curate.evaluation.inputs import read_table, require_columns
+    from curate.io import require_columns
+    from embed import open_input
 
     if spec is None:
-        table = _default_safe() if option == "--safe" else read_table(DEFAULT_UTIL)
+        table = _default_safe() if option == "--safe" else open_input(DEFAULT_UTIL)
     else:
-        table = read_table(spec)
+        table = open_input(str(spec))
     name = spec or (DEFAULT_SAFE if option == "--safe" else DEFAULT_UTIL)
     require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"}, name)
     if table.num_rows < n:

@@ -103,11 +103,12 @@ def fit_cast(model, tokenizer, rows: list[dict], config, skipped: list[tuple[int
 
 def run(config: CastConfig) -> dict:
     """Load, check the map, select heads, fine-tune with them frozen; save like `curate train sft`."""
-    from curate.config import atomic_write_text, save_config
+    from curate.config import save_config
     from curate.device import apply_threads, resolve_device
+    from curate.io import atomic_write_text, require_columns
     from curate.lm.chat import ensure_chat_template
-    from curate.evaluation.inputs import read_table, require_columns
     from curate.models import load_causal_lm, model_fingerprint
+    from embed import open_input
     from train.sft.data import rows_and_weights
     from train.cast.heads import head_slices
     from train.cast.conflict_map import load_conflict_map, select_heads
@@ -116,7 +117,7 @@ def run(config: CastConfig) -> dict:
     if (out / "metrics.json").exists() and not config.overwrite:
         raise ConfigError(f"--out {out}: already holds a finished run; pass --overwrite or choose another folder")
     cmap = load_conflict_map(config.conflict_map)
-    table = read_table(config.data)
+    table = open_input(str(config.data))
     require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"}, config.data)
     rows, weights = rows_and_weights(table, config, config.data)
     apply_threads(config)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from curate.errors import InputError
-from curate.evaluation.inputs import read_table, require_columns
+from curate.io import require_columns
+from embed import open_input
 
 __all__ = ["MosaicRows", "load_rows", "fill_base_responses"]
 
@@ -30,7 +31,7 @@ def _split_categories(spec: str | None) -> list[str] | None:
 
 def load_rows(config) -> MosaicRows:
     """Read `config.data`; rows whose category is not among the trained categories are neutral."""
-    table = read_table(config.data)
+    table = open_input(str(config.data))
     require_columns(table, {config.prompt_field: "--prompt-field", config.category_field: "--category-field"},
                     config.data)
     prompts = [p or "" for p in table.column(config.prompt_field).to_pylist()]

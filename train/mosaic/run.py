@@ -76,8 +76,9 @@ def run(config: MosaicConfig) -> dict:
     """Train the control tokens; save them, the resolved config and metrics.json in `config.out`."""
     import torch
 
-    from curate.config import atomic_write_text, save_config
+    from curate.config import save_config
     from curate.device import apply_threads, resolve_device
+    from curate.io import atomic_write_text
     from curate.lm.chat import ensure_chat_template
     from curate.models import load_causal_lm
     from train.mosaic.data import load_rows

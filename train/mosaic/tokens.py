@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from curate.config import atomic_write_text
 from curate.errors import ConfigError, InputError
+from curate.io import atomic_write_bytes, atomic_write_text, read_safetensors
 
 __all__ = ["ControlTokens", "insert_prefix", "position_ids_from_mask", "TOKENS_FILE", "META_FILE"]
 
@@ -70,26 +70,22 @@ class ControlTokens(nn.Module):
         return torch.cat([self.tokens[c] for c in active], dim=0)
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{TOKENS_FILE}.tmp"
-        save_file({c: p.detach().float().cpu().contiguous() for c, p in self.tokens.items()}, str(tmp))
-        tmp.replace(folder / TOKENS_FILE)
+        atomic_write_bytes(folder / TOKENS_FILE, save({c: p.detach().float().cpu().contiguous()
+                                                       for c, p in self.tokens.items()}))
         meta = {"categories": self.categories, "tokens_per_category": self.tokens_per_category,
                 "hidden_size": self.hidden_size}
         atomic_write_text(folder / META_FILE, json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, folder: str | Path) -> "ControlTokens":
-        from safetensors.torch import load_file
-
         folder = Path(folder)
         if not (folder / TOKENS_FILE).exists() or not (folder / META_FILE).exists():
             raise InputError(f"--controls {folder}: no {TOKENS_FILE} + {META_FILE} (train with `curate train mosaic`)")
         meta = json.loads((folder / META_FILE).read_text())
-        weights = load_file(str(folder / TOKENS_FILE))
+        weights = read_safetensors(folder / TOKENS_FILE, what=f"the {TOKENS_FILE} of `curate train mosaic --out`")
         tokens = cls([], meta["tokens_per_category"], meta["hidden_size"])
         for category in meta["categories"]:
             tokens.tokens[category] = nn.Parameter(weights[category])

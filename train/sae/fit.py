@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from curate.io import atomic_open
 from train.sae.data import ActivationSource
 from train.sae.metrics import DeadLatents
 from train.sae.model import SparseAutoencoder
@@ -95,10 +95,9 @@ def _lr_at(step: int, opts: FitOptions) -> float:
 
 
 def _save_checkpoint(path: Path, sae, optimizer, dead: DeadLatents, step: int, history: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save({"sae": sae.state_dict(), "optimizer": optimizer.state_dict(), "since_fired": dead.since_fired.cpu(),
-                "step": step, "history": history}, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path) as fh:
+        torch.save({"sae": sae.state_dict(), "optimizer": optimizer.state_dict(),
+                    "since_fired": dead.since_fired.cpu(), "step": step, "history": history}, fh)
 
 
 def _load_checkpoint(path: Path, sae, optimizer, dead: DeadLatents) -> tuple[int, list[dict]]:

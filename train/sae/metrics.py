@@ -65,7 +65,7 @@ def plot_training_curve(history: list[dict], path: Path, title: str = "SAE train
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from curate.config import atomic_write_bytes
+    from curate.io import atomic_write_bytes
 
     steps = [h["step"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))

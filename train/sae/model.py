@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from curate.errors import ConfigError, InputError
+from curate.io import atomic_write_bytes, atomic_write_text, read_json, read_safetensors
 
 __all__ = ["SAEShape", "SparseCodes", "SparseAutoencoder", "load_sae", "save_sae"]
 
@@ -241,8 +242,6 @@ def save_sae(sae: SparseAutoencoder, folder: str | Path, **extra) -> None:
     """sae.safetensors (W_enc, b_enc, W_dec, b_dec, threshold) + sae.json (the shape and `extra`)."""
     from safetensors.torch import save
 
-    from curate.config import atomic_write_bytes, atomic_write_text
-
     folder = Path(folder)
     tensors = {name: t.detach().cpu().contiguous() for name, t in sae.state_dict().items()}
     atomic_write_bytes(folder / "sae.safetensors", save(tensors))
@@ -251,14 +250,17 @@ def save_sae(sae: SparseAutoencoder, folder: str | Path, **extra) -> None:
 
 def load_sae(folder: str | Path, device: str | torch.device = "cpu") -> SparseAutoencoder:
     """Rebuild an SAE saved by `save_sae`; unknown keys in sae.json are ignored."""
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     for name in ("sae.safetensors", "sae.json"):
         if not (folder / name).is_file():
             raise InputError(f"{folder / name} not found; is {folder} the --out of `curate train sae`?")
-    meta = json.loads((folder / "sae.json").read_text())
+    meta = read_json(folder / "sae.json", what="the sae.json of `curate train sae --out`")
     known = SAEShape.__dataclass_fields__
     sae = SparseAutoencoder(SAEShape(**{k: v for k, v in meta.items() if k in known}))
-    sae.load_state_dict(load_file(str(folder / "sae.safetensors")))
+    state = read_safetensors(folder / "sae.safetensors", what="the sae.safetensors of `curate train sae --out`")
+    try:
+        sae.load_state_dict(state)
+    except RuntimeError as err:  # tensors of another shape or names: the two files do not belong together
+        raise InputError(f"{folder / 'sae.safetensors'} does not match {folder / 'sae.json'} "
+                         f"({str(err).splitlines()[0]}); give a folder written by `curate train sae`") from err
     return sae.to(device).eval()

@@ -172,7 +172,8 @@ def _held_out(config: SAEConfig, sae, source) -> dict | None:
 
 
 def _write_outputs(config: SAEConfig, sae, dictionary, history: list[dict], summary: dict) -> None:
-    from curate.config import atomic_write_bytes, atomic_write_text, save_config
+    from curate.config import save_config
+    from curate.io import atomic_write_text, write_parquet
     from train.sae.metrics import plot_training_curve
 
     out = Path(config.out)
@@ -180,11 +181,7 @@ def _write_outputs(config: SAEConfig, sae, dictionary, history: list[dict], summ
              dictionary=str(config.dictionary) if config.dictionary else None)
     if dictionary is not None:
         table = annotate_atoms(sae.W_dec, dictionary, sae.shape.layer, config.eta, sae.shape.num_concepts)
-        import io
-
-        buffer = io.BytesIO()
-        table.write_parquet(buffer)
-        atomic_write_bytes(out / "annotations.parquet", buffer.getvalue())
+        write_parquet(table, out / "annotations.parquet")
         summary["atoms_by_label"] = dict(table["label"].value_counts().iter_rows())
     save_config(config, out / "sae_config.json")
     plot_training_curve(history, out / "training_curve.png", f"SAE {sae.shape.arch} k={sae.shape.k} init={config.init}")

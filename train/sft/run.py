@@ -7,13 +7,14 @@ import shutil
 
 import torch
 
-from curate.config import atomic_write_text, save_config
+from curate.config import save_config
 from curate.device import apply_threads, resolve_device
 from curate.errors import ConfigError, require
+from curate.io import atomic_write_text, require_columns
 from curate.lm.chat import ensure_chat_template
 from curate.lm.layers import decoder_layers
-from curate.evaluation.inputs import read_table, require_columns
 from curate.models import load_causal_lm
+from embed import open_input
 from train._loop import fit
 from train.sft.data import rows_and_weights
 
@@ -56,7 +57,7 @@ def run(config) -> dict:
     out = config.out
     if (out / "metrics.json").exists() and not config.overwrite:
         raise ConfigError(f"--out {out}: already holds a finished run; pass --overwrite or choose another folder")
-    table = read_table(config.data)
+    table = open_input(str(config.data))
     require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"}, config.data)
     rows, weights = rows_and_weights(table, config, config.data)
     apply_threads(config)

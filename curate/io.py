@@ -1,0 +1,214 @@
+"""One I/O layer: atomic writes, and Parquet / safetensors reads under one error contract.
+
+Writes go to a temporary sibling `.NAME.tmp-PID`, are flushed to disk and renamed over the target, so a crash
+leaves the old file or the new one, never half of one; a failed write removes its temporary file.
+Reads turn every way a user-given file can be wrong (missing, a folder, empty, truncated, not that format)
+into one `InputError` that names the file and the fix, instead of a pyarrow or safetensors traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from curate.errors import InputError
+
+__all__ = [
+    "temp_path",
+    "atomic_open",
+    "atomic_folder",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "write_parquet",
+    "read_table",
+    "require_columns",
+    "read_safetensors",
+    "read_json",
+]
+
+
+def temp_path(path: str | os.PathLike) -> Path:
+    """`.NAME.tmp-PID` beside `path`; off the main thread `-THREAD` is appended so threads never share one."""
+    path = Path(path)
+    suffix = f"{os.getpid()}"
+    if threading.current_thread() is not threading.main_thread():
+        suffix += f"-{threading.get_ident()}"
+    return path.with_name(f".{path.name}.tmp-{suffix}")
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """A binary file handle whose bytes become `path` (flushed, fsynced, renamed) only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike, keep_existing: bool = False) -> Iterator[Path]:
+    """An empty temporary folder beside `path` that becomes `path` when the block succeeds (removed if it fails).
+
+    An existing `path` is swapped out and deleted; with `keep_existing` a finished `path` stays and the new copy
+    is dropped (a cache that another process may have completed first, and may be reading).
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if keep_existing:
+            _rename_unless_taken(tmp, path)
+        else:
+            _swap_in(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rename_unless_taken(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        if not path.exists():  # a real failure, not a copy that another process finished first
+            raise
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    _remove(old)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or a folder tree, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` so that a crash never leaves a half-written file."""
+    with atomic_open(path) as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """`atomic_write_bytes` of UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_parquet(table: Any, path: str | os.PathLike, **pyarrow_options: Any) -> None:
+    """Write a pyarrow.Table (or a polars DataFrame, via `to_arrow()`) to `path` atomically.
+
+    `pyarrow_options` go to `pyarrow.parquet.write_table` (compression, use_dictionary, ...).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(table, pa.Table) and hasattr(table, "to_arrow"):
+        table = table.to_arrow()
+    with atomic_open(path) as fh:
+        pq.write_table(table, fh, **pyarrow_options)
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise InputError(f"{path} does not exist; give {what} (check the path)")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give {what} (a file, not a folder)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes); give {what}, or rerun the command that wrote it")
+
+
+def _unreadable(path: Path, kind: str, what: str, err: Exception) -> InputError:
+    reason = " ".join(str(err).split()) or type(err).__name__
+    return InputError(f"{path}: not a readable {kind} file ({reason}); it is truncated, corrupt or another format "
+                      f"- give {what}, or rerun the command that wrote it")
+
+
+def read_table(path: str | os.PathLike, columns: Iterable[str] | None = None,
+               what: str = "a Parquet file") -> Any:
+    """One Parquet file as a pyarrow.Table (only `columns` when given); bad files raise InputError.
+
+    `what` completes the fix in the message, e.g. "the Parquet written by `curate sot-weight`".
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    _require_file(path, what)
+    try:
+        with pq.ParquetFile(path) as file:
+            if columns is not None:
+                columns = list(columns)
+                require_columns(file.schema_arrow, columns, path)
+            return file.read(columns=columns)
+    except (pa.ArrowException, OSError) as err:
+        raise _unreadable(path, "Parquet", what, err) from err
+
+
+def _column_names(table: Any) -> list[str]:
+    """Column names of a pyarrow Table or Schema, or a polars DataFrame."""
+    for attribute in ("column_names", "names", "columns"):
+        names = getattr(table, attribute, None)
+        if names is not None:
+            return list(names)
+    raise TypeError(f"require_columns: {type(table).__name__} has no column names")
+
+
+def require_columns(table: Any, columns: Iterable[str] | Mapping[str, str], source: str | os.PathLike) -> None:
+    """Raise an InputError listing every missing column (and the option that names it) and the columns present.
+
+    `columns` is a list of names, or a mapping column -> the option that set it (`{"prompt": "--prompt-field"}`).
+    """
+    present = _column_names(table)
+    options = columns if isinstance(columns, Mapping) else {}
+    missing = [c for c in columns if c not in present]
+    if not missing:
+        return
+    listed = ", ".join(f"'{c}'" + (f" (set by {options[c]})" if c in options else "") for c in missing)
+    fix = "point the option at one of them" if options else "give a table with these columns"
+    raise InputError(f"input '{source}' has no column{'s' if len(missing) > 1 else ''} {listed}; "
+                     f"its columns are: {', '.join(present) or '(none)'}; {fix}")
+
+
+def read_safetensors(path: str | os.PathLike, device: str = "cpu",
+                     what: str = "a safetensors file") -> dict[str, Any]:
+    """All tensors of a safetensors file as {name: torch.Tensor} on `device`; bad files raise InputError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    _require_file(path, what)
+    try:
+        return load_file(str(path), device=device)
+    except (SafetensorError, OSError) as err:
+        raise _unreadable(path, "safetensors", what, err) from err
+
+
+def read_json(path: str | os.PathLike, what: str = "a JSON file") -> Any:
+    """A JSON file's value; a missing, empty or malformed file raises InputError."""
+    path = Path(path)
+    _require_file(path, what)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _unreadable(path, "JSON", what, err) from err
