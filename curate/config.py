@@ -140,6 +140,11 @@ def _click_type(tp: Any):
     return str, False
 
 
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _nested_class(tp: Any) -> type | None:
     """The dataclass a field holds as a nested config, if it does."""
     tp, _ = _unwrap_optional(tp)
@@ -157,7 +162,7 @@ def _cli_fields(cls: type) -> list[dataclasses.Field]:
 
 def _flatten(cls: type, exclude: tuple[str, ...]) -> tuple[list[tuple[type, dataclasses.Field]], dict]:
     """([(owner class, field)] one per flag, {nested field: (its class, its flattened names)})."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     flags: list[tuple[type, dataclasses.Field]] = []
     nested: dict[str, tuple[type, list[str]]] = {}
     for field in _cli_fields(cls):
@@ -195,7 +200,7 @@ def _option(fn, owner: type, field: dataclasses.Field, arguments: tuple[str, ...
     """Add the click argument or option for one field to `fn`."""
     import click
 
-    tp, _ = _unwrap_optional(typing.get_type_hints(owner)[field.name])
+    tp, _ = _unwrap_optional(_hints(owner)[field.name])
     ctype, multiple = _click_type(tp)
     has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
     default = field.default if field.default is not dataclasses.MISSING else None
@@ -293,7 +298,7 @@ def _coerce(value: Any, tp: Any) -> Any:
 def config_from_dict(cls: type[C], raw: dict[str, Any]) -> C:
     """Build a config from a saved dict tolerantly: unknown fields are ignored; a nested config is read from its own
     entry, or from the top level as files written before it nested (e.g. SOTConfig's old flat `model`)."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     unused = set(getattr(cls, "unused_fields", ()))
     kwargs = {}
     for field in dataclasses.fields(cls):
