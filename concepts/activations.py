@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import ConfigError
-from embed.encoders.lm import CausalLMEncoder, _Stop
+from embed.encoders.lm import CausalLMEncoder, StopForward
 
 __all__ = ["MultiLayerEncoder", "MultiLayerBuilder", "parse_layers", "stimulus_activations"]
 
@@ -61,13 +61,13 @@ class MultiLayerEncoder(CausalLMEncoder):
             def catch(module, args, output):
                 captured[layer] = output[0] if isinstance(output, tuple) else output
                 if layer == self.layers[-1]:
-                    raise _Stop
+                    raise StopForward
             return catch
 
         handles = [blocks[L - 1].register_forward_hook(catcher(L)) for L in self.layers]
         try:
             self.model(input_ids=ids, attention_mask=mask, use_cache=False)
-        except _Stop:
+        except StopForward:
             pass
         finally:
             for handle in handles:

@@ -22,7 +22,7 @@ _SKIP_SECTIONS = {"NAME", "SYNOPSIS", "SEE ALSO", "AUTHOR", "AUTHORS", "COPYRIGH
 
 def wordnet_sentences() -> list[dict]:
     """Definition and every example sentence of all WordNet synsets (nouns, verbs, adjectives, adverbs)."""
-    from curate.datasets.wordnet import _parse_gloss, wordnet_dir
+    from curate.datasets.wordnet import parse_gloss, wordnet_dir
 
     folder, rows = wordnet_dir(), []
     for pos, name in _POS_FILES.items():
@@ -31,7 +31,7 @@ def wordnet_sentences() -> list[dict]:
                 if line.startswith("  ") or "|" not in line:
                     continue
                 offset = line.split(" ", 1)[0]
-                definition, examples = _parse_gloss(line.split("|", 1)[1])
+                definition, examples = parse_gloss(line.split("|", 1)[1])
                 key = f"wn-{pos}{offset}"
                 if len(definition) >= 8:
                     rows.append({"id": f"{key}-d", "text": definition, "source": "wordnet-gloss"})
@@ -44,7 +44,7 @@ def _page_sentences(path: Path) -> tuple[str, list[str]] | None:
     """(command, its NAME summary + the prose sentences of its other sections) of one page, or None."""
     import gzip
 
-    from curate.datasets.manpages import _paragraphs, _sections, parse_man_page
+    from curate.datasets.manpages import parse_man_page, roff_paragraphs, sections_of
 
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
@@ -54,9 +54,9 @@ def _page_sentences(path: Path) -> tuple[str, list[str]] | None:
     page = parse_man_page(source)
     if page is None:
         return None
-    sections = _sections(source)
+    sections = sections_of(source)
     lines = [line for title, body in sections.items() if title not in _SKIP_SECTIONS for line in body + [""]]
-    paragraphs = _paragraphs(lines)
+    paragraphs = roff_paragraphs(lines)
     sentences = [s.strip() for p in paragraphs for s in _SENTENCE_SPLIT.split(p)]
     return page["command"], [page["summary"]] + [s for s in sentences if 20 <= len(s) <= 400]
 

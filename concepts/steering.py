@@ -10,7 +10,6 @@ outliers the dictionary was not built on.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 from pathlib import Path
 from typing import Literal
@@ -105,14 +104,14 @@ def _options(path: Path, options: dict) -> dict:
 
 
 def load_controller(path: str | Path, **options):
-    """A SteeringController for dictionary folder `path` (an SAE folder goes to train.sae.steer).
+    """A SteeringController for dictionary folder `path` (curate.evaluation.controls sends SAE folders to train/sae).
 
     Options (or steering.json in the folder): layers (list or "15,20"; default all dictionary layers),
     labels_to_remove (default ["undesirable"]), k, alpha, method, strength, sink_factor.
     """
     path = Path(path)
     if (path / "sae.safetensors").exists():
-        return importlib.import_module("train.sae.steer").load_sae_controller(path, **options)
+        raise InputError(f"{path} is an SAE folder; load it with curate.evaluation.controls.load_controller('steer', …)")
     options = _options(path, options)
     dictionary = load_dictionary(path)
     layers = options.pop("layers", None) or dictionary.layers

@@ -15,13 +15,13 @@ VOCAB_COLUMNS = ("concept_id", "name", "synset", "gloss", "group")
 
 def _noun_synsets() -> list[dict]:
     """Every noun synset: offset, lemmas, topic, definition, sense-tagged count (file order)."""
-    from curate.datasets.wordnet import NOUN_TOPICS, _parse_gloss, iter_noun_lines
+    from curate.datasets.wordnet import NOUN_TOPICS, parse_gloss, iter_noun_lines
 
     synsets = []
     for fields, gloss, count in iter_noun_lines():
         n_words = int(fields[3], 16)
         lemmas = [re.sub(r"\(\w+\)$", "", w).replace("_", " ") for w in fields[4:4 + 2 * n_words:2]]
-        definition, _ = _parse_gloss(gloss)
+        definition, _ = parse_gloss(gloss)
         synsets.append({"offset": int(fields[0]), "lemmas": lemmas, "topic": NOUN_TOPICS.get(int(fields[1]), "tops"),
                         "definition": definition, "count": count})
     return synsets

@@ -6,7 +6,7 @@ import gzip
 import re
 from pathlib import Path
 
-__all__ = ["ManPage", "parse_man_page", "read_man_page"]
+__all__ = ["ManPage", "parse_man_page", "read_man_page", "plain_text", "sections_of", "roff_paragraphs"]
 
 _ESCAPES = [
     (re.compile(r"\\f(\[[^\]]*\]|\(..|.)"), ""),  # font changes
@@ -31,7 +31,7 @@ class ManPage(dict):
     """{command, summary, description} of one page."""
 
 
-def _plain(text: str) -> str:
+def plain_text(text: str) -> str:
     for pattern, replacement in _ESCAPES:
         text = pattern.sub(replacement, text)
     text = text.replace("\\", "")
@@ -48,13 +48,13 @@ def _macro_text(name: str, args: str) -> str:
     return args.replace('"', "")
 
 
-def _sections(source: str) -> dict[str, list[str]]:
+def sections_of(source: str) -> dict[str, list[str]]:
     """Lines of text per section name (upper case); paragraph breaks are empty strings."""
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in source.splitlines():
         if line.startswith((".SH", ".Sh")):
-            title = _plain(line[3:].replace('"', "")).upper()
+            title = plain_text(line[3:].replace('"', "")).upper()
             current = sections.setdefault(title, [])
             continue
         if current is None or line.startswith(("'", '.\\"', "'\\\"")):
@@ -73,20 +73,20 @@ def _sections(source: str) -> dict[str, list[str]]:
     return sections
 
 
-def _paragraphs(lines: list[str]) -> list[str]:
+def roff_paragraphs(lines: list[str]) -> list[str]:
     """Plain-text paragraphs of roff body lines (blank lines separate them)."""
     paragraphs, buffer = [], []
     for line in lines + [""]:
         if line.strip():
             buffer.append(line)
         elif buffer:
-            paragraphs.append(_plain(" ".join(buffer)))
+            paragraphs.append(plain_text(" ".join(buffer)))
             buffer = []
     return paragraphs
 
 
 def _first_paragraph_sentences(lines: list[str], max_sentences: int) -> str:
-    paragraphs = _paragraphs(lines)
+    paragraphs = roff_paragraphs(lines)
     text = next((p for p in paragraphs if len(p) >= 20), "")
     sentences = re.split(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z])", text)
     return " ".join(sentences[:max_sentences]).strip()
@@ -96,8 +96,8 @@ def parse_man_page(source: str, max_sentences: int = 2) -> ManPage | None:
     """NAME summary + first DESCRIPTION sentences, or None when the page has neither (e.g. a `.so` alias)."""
     if source.lstrip().startswith(".so "):
         return None
-    sections = _sections(source)
-    name_text = _plain(" ".join(sections.get("NAME", [])))
+    sections = sections_of(source)
+    name_text = plain_text(" ".join(sections.get("NAME", [])))
     match = re.match(r"(.+?)\s+-+\s+(.+)", name_text)
     if not match:
         return None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from curate.errors import MissingDependencyError
 
-__all__ = ["wordnet_dir", "read_noun_synsets", "NOUN_TOPICS"]
+__all__ = ["wordnet_dir", "read_noun_synsets", "parse_gloss", "NOUN_TOPICS"]
 
 # WordNet's fixed lexicographer file numbers for nouns (lexnames 03-28), group name without "noun."
 NOUN_TOPICS = {
@@ -43,7 +43,7 @@ def _synset_counts(folder: Path) -> dict[int, int]:
     return counts
 
 
-def _parse_gloss(gloss: str) -> tuple[str, list[str]]:
+def parse_gloss(gloss: str) -> tuple[str, list[str]]:
     """Definition text and quoted example sentences of a data.noun gloss."""
     examples = re.findall(r'"([^"]+)"', gloss)
     definition = re.sub(r'"[^"]*"', "", gloss).strip().strip(";").strip()
@@ -57,7 +57,7 @@ def read_noun_synsets(min_count: int = 1) -> list[dict]:
     for fields, gloss, count in iter_noun_lines():
         if count < min_count:
             continue
-        definition, examples = _parse_gloss(gloss)
+        definition, examples = parse_gloss(gloss)
         word = re.sub(r"\(\w+\)$", "", fields[4]).replace("_", " ")
         synsets.append(
             {"offset": int(fields[0]), "word": word, "topic": NOUN_TOPICS.get(int(fields[1]), "tops"),

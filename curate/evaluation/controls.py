@@ -11,7 +11,7 @@ import torch
 
 from curate.errors import ConfigError, InputError
 
-__all__ = ["Controller", "NoControl", "load_controller"]
+__all__ = ["Controller", "NoControl", "load_controller", "is_sae_folder"]
 
 
 @runtime_checkable
@@ -37,21 +37,33 @@ class NoControl:
         return contextlib.nullcontext()
 
 
-_LOADERS = {"mosaic": "train.mosaic", "steer": "concepts.steering"}
+# kind -> (owner module, its loader); a --steer folder holding sae.safetensors is an SAE (train/sae), else a
+# concept dictionary (concepts/). Dispatching here keeps concepts/ (a stage) from importing a trainer.
+_LOADERS = {"mosaic": ("train.mosaic", "load_controller"), "steer": ("concepts.steering", "load_controller"),
+            "sae": ("train.sae.steer", "load_sae_controller")}
+
+
+def is_sae_folder(path: str | Path) -> bool:
+    """True for a `curate train sae` output folder (it steers through its latents, not a dictionary)."""
+    return (Path(path) / "sae.safetensors").is_file()
 
 
 def load_controller(kind: Literal["mosaic", "steer"], path: str | Path, **options) -> Controller:
-    """Load a trained controller lazily from its owner package: mosaic -> train.mosaic, steer -> concepts.steering."""
-    if kind not in _LOADERS:
-        raise ConfigError(f"controller kind '{kind}' is unknown; use one of: {', '.join(_LOADERS)}")
+    """Load a trained controller lazily from its owner package: mosaic -> train.mosaic, steer -> concepts.steering
+    (or train.sae.steer for an SAE folder)."""
+    if kind not in ("mosaic", "steer"):
+        raise ConfigError(f"controller kind '{kind}' is unknown; use one of: mosaic, steer")
     if not Path(path).exists():
         flag = "--controls" if kind == "mosaic" else "--steer"
         raise InputError(f"{flag} {path}: no such folder")
+    if kind == "steer" and is_sae_folder(path):
+        kind = "sae"
+    module_name, loader = _LOADERS[kind]
     try:
-        module = importlib.import_module(_LOADERS[kind])
+        module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ConfigError(f"{kind} controllers need the module {_LOADERS[kind]}, which is not available: {err}") from err
-    controller = module.load_controller(path, **options)
+        raise ConfigError(f"{kind} controllers need the module {module_name}, which is not available: {err}") from err
+    controller = getattr(module, loader)(path, **options)
     if not isinstance(controller, Controller):
-        raise ConfigError(f"{_LOADERS[kind]}.load_controller returned {type(controller).__name__}, not a Controller")
+        raise ConfigError(f"{module_name}.{loader} returned {type(controller).__name__}, not a Controller")
     return controller

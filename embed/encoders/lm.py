@@ -8,10 +8,10 @@ from curate.errors import ConfigError
 from curate.lm.layers import decoder_layers
 from embed.encoders.base import Encoded, Progress, length_sorted_batches, pad_right, tokenize
 
-__all__ = ["CausalLMEncoder", "resolve_layer"]
+__all__ = ["CausalLMEncoder", "StopForward", "resolve_layer"]
 
 
-class _Stop(Exception):
+class StopForward(Exception):
     """Raised by a forward hook once the wanted layer has run, so later layers are never computed."""
 
 
@@ -62,11 +62,11 @@ class CausalLMEncoder:
 
         def catch(module, args, output):
             captured["h"] = output[0] if isinstance(output, tuple) else output
-            raise _Stop
+            raise StopForward
 
         def catch_input(module, args, kwargs):
             captured["h"] = args[0] if args else kwargs["hidden_states"]
-            raise _Stop
+            raise StopForward
 
         # hidden_states[0] is what the first block receives (embeddings, plus positions or scaling where the
         # architecture adds them), so it is caught on the way in
@@ -76,7 +76,7 @@ class CausalLMEncoder:
             handle = self.blocks[self.layer - 1].register_forward_hook(catch)
         try:
             self.model(input_ids=ids, attention_mask=mask, use_cache=False)
-        except _Stop:
+        except StopForward:
             pass
         finally:
             handle.remove()

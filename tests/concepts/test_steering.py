@@ -82,7 +82,12 @@ def test_sae_folders_go_to_train_sae_steer(tmp_path, monkeypatch):
     fake = types.ModuleType("train.sae.steer")
     fake.load_sae_controller = lambda path, **options: ("sae", path, options)
     monkeypatch.setitem(sys.modules, "train.sae.steer", fake)
-    assert load_controller(tmp_path, gamma=0.5) == ("sae", tmp_path, {"gamma": 0.5})
+    from curate.evaluation import controls
+
+    monkeypatch.setattr(controls, "Controller", tuple)  # the fake returns a tuple, not a Controller
+    assert controls.load_controller("steer", tmp_path, gamma=0.5) == ("sae", tmp_path, {"gamma": 0.5})
+    with pytest.raises(InputError, match="is an SAE folder"):
+        load_controller(tmp_path)
 
 
 def test_bad_input(tmp_path, tiny_llama):
