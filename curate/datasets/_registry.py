@@ -10,6 +10,7 @@ from curate.datasets._benign import benign_rows
 from curate.datasets._keys import normalize_text
 from curate.datasets._partitions import split_benign, split_dialogues, split_harmful
 from curate.datasets._refusal_text import refusal_for
+from curate.datasets.over_refusal import over_refusal_rows
 
 __all__ = ["DatasetSpec", "DATASETS", "build_all_rows"]
 
@@ -41,6 +42,10 @@ DATASETS = {
         DatasetSpec("contaminated-sft-hard",
                     "benign corpus + harmful completions + the same user turns answered with refusals; `is_harmful`, `kind`",
                     {"is_harmful": "bool", "kind": "string"}, ("pyrit", "wordnet", "man", "safecurate")),
+        DatasetSpec("over-refusal",
+                    "benign requests that look alarming (man-page commands, WordNet senses, safety questions); "
+                    "category = family; split by concept; extras `concept`, `term`",
+                    {"concept": "string", "term": "string"}, ("wordnet", "man", "safecurate")),
     ]
 }
 
@@ -91,4 +96,5 @@ def build_all_rows() -> dict[str, list[dict]]:
         "contaminated-sft-hard": [dict(r, kind="benign") for r in corpus]
         + [_row(d, is_harmful=True, kind="harmful") for d in contaminated]
         + [_refusal_row(d, is_harmful=False, kind="refusal") for d in contaminated],
+        "over-refusal": over_refusal_rows(),
     }
