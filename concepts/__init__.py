@@ -1,9 +1,9 @@
 """DACO concept dictionaries: vocabulary, stimulus retrieval, directions, labels, sparse coding, steering.
 
-Submodules import their heavy dependencies lazily; `from concepts import decompose` does not load FAISS.
+Names load on first use (curate.lazy): `import concepts` imports neither torch nor FAISS.
 """
-from concepts.decompose import Decomposition, decompose
-from concepts.dictionary_io import ConceptDictionary, load_dictionary, save_dictionary
+
+from curate.lazy import lazy_exports
 
 __all__ = ["ConceptDictionary", "load_dictionary", "save_dictionary", "decompose", "Decomposition",
            "build_dictionary", "load_controller"]
@@ -21,3 +21,9 @@ def load_controller(path, **options):
     from concepts.steering import load_controller as load
 
     return load(path, **options)
+
+
+lazy_exports(__name__, {
+    "concepts.decompose": ["Decomposition", "decompose"],
+    "concepts.dictionary_io": ["ConceptDictionary", "load_dictionary", "save_dictionary"],
+})

@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("curate", "embed", "transport", "concepts", "train")
 FLOORS = ("ground", "stage", "trainer", "evaluation", "roof")
-GROUND_MODULES = ("curate", "curate.errors", "curate.config", "curate.io", "curate.device", "curate.models")
+GROUND_MODULES = ("curate", "curate.errors", "curate.config", "curate.io", "curate.device", "curate.models",
+                  "curate.lazy")
 GROUND_PACKAGES = ("curate.lm", "curate.datasets")
 STAGE_PACKAGES = ("embed", "transport", "concepts")
 

@@ -3,13 +3,15 @@
 import click
 
 from curate.config import config_options
-from train.mosaic.run import MosaicConfig, run
+from train.mosaic.run import MosaicConfig
 
 
 @click.command("mosaic")
 @config_options(MosaicConfig, names={"kl_weight": "--lambda"})
 def mosaic(**options) -> None:
     """Train m control tokens per category (refuse when active, behave as the base model otherwise)."""
+    from train.mosaic.run import run
+
     metrics = run(MosaicConfig(**options))
     click.echo(f"trained {', '.join(metrics['trained_categories'])} in {metrics['steps']} steps "
                f"({metrics['seconds']} s) -> {options['out']}")

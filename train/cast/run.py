@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
-
 from curate.errors import ConfigError, InputError
 from curate.lm.layers import num_layers
 from train.sft import SFTConfig
@@ -58,6 +56,8 @@ def attention_trainable(model, train_mlp: bool):
 
 def frozen_parameter_count(model, slices) -> int:
     """Distinct parameters the slices cover (a KV group's shared k/v rows count once)."""
+    import torch
+
     params = dict(model.named_parameters())
     masks: dict[str, torch.Tensor] = {}
     for s in slices:
@@ -103,6 +103,8 @@ def fit_cast(model, tokenizer, rows: list[dict], config, skipped: list[tuple[int
 
 def run(config: CastConfig) -> dict:
     """Load, check the map, select heads, fine-tune with them frozen; save like `curate train sft`."""
+    import torch
+
     from curate.config import save_config
     from curate.device import apply_threads, resolve_device
     from curate.io import atomic_write_text, require_columns

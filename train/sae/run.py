@@ -12,16 +12,15 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from curate.config import StageConfig
 from curate.errors import ConfigError, InputError
-from train.sae.annotate import annotate_atoms
-from train.sae.model import SAEShape, SparseAutoencoder, load_sae, save_sae
-from train.sae.steer import SAEController, load_sae_controller
 
-__all__ = ["SAEConfig", "run", "SparseAutoencoder", "SAEShape", "load_sae", "save_sae", "annotate_atoms",
-           "SAEController", "load_sae_controller", "default_lr"]
+if TYPE_CHECKING:
+    from train.sae.model import SparseAutoencoder
+
+__all__ = ["SAEConfig", "run", "default_lr"]
 
 
 def default_lr(width: int) -> float:
@@ -137,6 +136,8 @@ def _dictionary(config: SAEConfig, layer: int | None, dim: int):
 def _build(config: SAEConfig, source, layer, atoms, device) -> SparseAutoencoder:
     import torch
 
+    from train.sae.model import SAEShape, SparseAutoencoder
+
     num_concepts = len(atoms) if config.init == "dictionary" else 0
     shape = SAEShape(dim=source.dim, width=config.expansion * source.dim, arch=config.arch, k=config.k,
                      layer=layer, model=source.manifest.get("model"), num_concepts=num_concepts)
@@ -174,7 +175,9 @@ def _held_out(config: SAEConfig, sae, source) -> dict | None:
 def _write_outputs(config: SAEConfig, sae, dictionary, history: list[dict], summary: dict) -> None:
     from curate.config import save_config
     from curate.io import atomic_write_text, write_parquet
+    from train.sae.annotate import annotate_atoms
     from train.sae.metrics import plot_training_curve
+    from train.sae.model import save_sae
 
     out = Path(config.out)
     save_sae(sae, out, init=config.init, activations=str(config.activations),
