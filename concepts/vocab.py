@@ -15,7 +15,7 @@ VOCAB_COLUMNS = ("concept_id", "name", "synset", "gloss", "group")
 
 def _noun_synsets() -> list[dict]:
     """Every noun synset: offset, lemmas, topic, definition, sense-tagged count (file order)."""
-    from curate.datasets.wordnet import NOUN_TOPICS, parse_gloss, iter_noun_lines
+    from curate.datasets.wordnet import NOUN_TOPICS, iter_noun_lines, parse_gloss
 
     synsets = []
     for fields, gloss, count in iter_noun_lines():

@@ -1,10 +1,10 @@
 """The embedding stage: inputs (files, folders, registry datasets) → Parquet shards of vectors + manifest.json."""
 
-from embed.run import run
 from embed.config import EmbedConfig
 from embed.encoders import Encoded, Encoder, EncoderBuilder
 from embed.readers import open_input
 from embed.records import record_ids, render_texts
+from embed.run import run
 from embed.store import EmbeddingSet, iter_embedding_shards, read_embeddings, read_manifest
 
 __all__ = [

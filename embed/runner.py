@@ -118,9 +118,9 @@ def run_local(jobs: Iterable[ShardJob], builder, manifest: Manifest, config, rep
 
 def run_dask(jobs: Iterable[ShardJob], builder, manifest: Manifest, config, report, bar) -> None:
     """One task per shard on a Dask cluster; at most two tasks per worker in flight, so memory stays bounded."""
-    from embed.dask import connect
-
     from distributed import wait
+
+    from embed.dask import connect
 
     client, close = connect(config.dask)
     try:

@@ -10,7 +10,7 @@ CHAT_TEMPLATE = (
 
 def make_char_tokenizer():
     """PreTrainedTokenizerFast over printable ASCII (ids 3..127), pad=0, bos=1, eos=2."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}

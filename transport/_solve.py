@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from curate.errors import InputError
-from transport.config import SOTConfig
 from transport._kernels import DenseKernel
 from transport.baselines import heuristic_scores, scores_to_weights, uniform_weights
 from transport.compress import compress_anchors
+from transport.config import SOTConfig
 from transport.cost import cosine_cost
 from transport.pushpull import PushPullResult, push_pull
 from transport.sparse import SparseKernel, knn_anchors

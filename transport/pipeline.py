@@ -9,10 +9,10 @@ import numpy as np
 
 from curate.config import save_config
 from curate.errors import ConfigError, InputError
-from transport.config import SOTConfig
 from transport._features import Features, load_features
 from transport._report import keep_mask, quality, write_parquet, write_png
 from transport._solve import solve_weights
+from transport.config import SOTConfig
 
 __all__ = ["SOTConfig", "run"]
 

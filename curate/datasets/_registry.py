@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 from curate.datasets import _sources
 from curate.datasets._benign import benign_rows

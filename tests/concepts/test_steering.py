@@ -68,7 +68,8 @@ def test_hooks_on_a_tiny_model_change_only_while_active(tmp_path, tiny_llama):
 
 
 def test_eval_controller_contract(tmp_path, tiny_llama):
-    from curate.evaluation.controls import Controller, load_controller as eval_load
+    from curate.evaluation.controls import Controller
+    from curate.evaluation.controls import load_controller as eval_load
 
     folder = _save(tmp_path / "dic", {1: _atoms()}, ["undesirable"] + ["neutral"] * 11)
     (folder / "steering.json").write_text('{"k": 2, "strength": 0.5}')

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from curate.errors import InputError
-from curate.lm.chat import format_prompt, tokenize_pairs
 from curate.evaluation.controls import NoControl, load_controller
+from curate.lm.chat import format_prompt, tokenize_pairs
 from curate.lm.generation import generate
 from curate.lm.likelihood import response_nll
 

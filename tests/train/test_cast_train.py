@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from curate.errors import ConfigError, InputError
-from train.cast.heads import head_slices
 from train.cast.conflict_map import ConflictMap, select_heads
+from train.cast.heads import head_slices
 from train.cast.run import CastConfig, check_map_matches, fit_cast, frozen_parameter_count
 
 ROWS = [{"prompt": f"question {i}", "response": f"answer number {i}"} for i in range(6)]

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from curate.errors import ConfigError, InputError
 from curate.lm.chat import tokenize_pairs
-from train.mosaic.loss import mosaic_batch_loss, token_kl
 from train.mosaic import MosaicConfig, run
+from train.mosaic.loss import mosaic_batch_loss, token_kl
 from train.mosaic.tokens import ControlTokens
 
 ROWS = ([{"prompt": f"cook {w}", "category": "food", "response": None} for w in ("rice", "eggs", "soup", "pie")]

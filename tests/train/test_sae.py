@@ -15,7 +15,6 @@ from train.sae.fit import FitOptions, fit
 from train.sae.metrics import DeadLatents, evaluate
 from train.sae.model import ENCODER_INIT_SCALE, SAEShape, SparseAutoencoder, load_sae, save_sae
 
-
 # tiny matrices: thread-pool wake-ups cost more than the arithmetic on a shared 2-core machine
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

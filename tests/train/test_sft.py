@@ -51,8 +51,9 @@ def test_zero_weight_row_changes_nothing(tiny_llama, char_tokenizer, tmp_path):
     weights = np.array([1.0, 0.5, 2.0, 1.0, 0.0])
     fit(a, char_tokenizer, ROWS, cfg, weights=weights)
     # the same run with the zero-weight row dropped beforehand
-    from train.sft.data import rows_and_weights
     import pyarrow as pa
+
+    from train.sft.data import rows_and_weights
 
     table = pa.Table.from_pylist([dict(r, w=w) for r, w in zip(ROWS, weights)])
     rows, w = rows_and_weights(table, _cfg(tmp_path, weight_column="w"), "t")

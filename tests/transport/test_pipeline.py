@@ -8,8 +8,8 @@ import pytest
 import transport.pipeline as pipeline
 from curate.errors import ConfigError, InputError
 from tests.transport._fixtures import unit
-from transport.config import SOTConfig
 from transport._features import Features
+from transport.config import SOTConfig
 
 
 def _fake_inputs(monkeypatch, corpus_vectors=None, anchor_model="minilm"):

@@ -4,8 +4,8 @@ import torch
 
 from curate.errors import ConfigError, InputError
 from tests.transport._fixtures import unit
-from transport.config import SOTConfig
 from transport._solve import choose_solver, solve_weights
+from transport.config import SOTConfig
 
 
 def _data(seed=0):

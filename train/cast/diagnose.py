@@ -107,8 +107,14 @@ def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict], con
     from curate.lm.chat import ensure_chat_template
     from train.cast.heads import head_slices
     from train.cast.scores import combine, rank_normalise
-    from train.cast.signals import (ablation_sensitivity, accumulate_gradients, head_conflicts, head_grid,
-                                    loss_settings, taylor_sensitivity)
+    from train.cast.signals import (
+        ablation_sensitivity,
+        accumulate_gradients,
+        head_conflicts,
+        head_grid,
+        loss_settings,
+        taylor_sensitivity,
+    )
 
     try:
         slices = head_slices(model)

@@ -12,8 +12,8 @@ from curate.errors import ConfigError, InputError
 from curate.lm.chat import tokenize_pairs
 from train.mosaic.data import MosaicRows, fill_base_responses
 from train.mosaic.loss import mosaic_batch_loss
-from train.mosaic.teacher import TeacherStates, teacher_states
 from train.mosaic.sampler import Task, cycle_batches, sample_tasks
+from train.mosaic.teacher import TeacherStates, teacher_states
 from train.mosaic.tokens import ControlTokens
 
 __all__ = ["prepare_tokens", "fit_tokens", "train_step"]
