@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = [
     "RESULTS", "SYSTEM_PROMPT", "make_parser", "timed", "machine_info", "write_json", "curate_executable",
-    "run_command", "evaluate_model",
+    "run_command", "add_held_out_arguments", "evaluate_model",
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -95,10 +95,17 @@ def run_command(command: list[str], threads: int | None = None) -> None:
     subprocess.run(command, check=True, env=env)
 
 
-def evaluate_model(model: str, out: Path, data: Path, *, system: str, max_new_tokens: int, max_length: int,
-                   batch_size: int = 16) -> dict:
+def add_held_out_arguments(parser: argparse.ArgumentParser, *, harmful: int, benign: int, nll_rows: int) -> None:
+    """The held-out evaluation options of the end-to-end experiments (SOT, CAST): set sizes and answer length."""
+    parser.add_argument("--eval-harmful", type=int, default=harmful)
+    parser.add_argument("--eval-benign", type=int, default=benign)
+    parser.add_argument("--nll-rows", type=int, default=nll_rows)
+    parser.add_argument("--max-new-tokens", type=int, default=24)
+
+
+def evaluate_model(model: str, out: Path, data: Path, args: argparse.Namespace, batch_size: int = 16) -> dict:
     """`curate eval` of one model on the held-out files a data stage wrote (eval_harmful / eval_benign /
-    nll .parquet); skipped when out/summary.json exists."""
+    nll .parquet) with the run's --max-new-tokens and --max-length; skipped when out/summary.json exists."""
     from curate.evaluation.config import EvalConfig
     from curate.evaluation.run import run
 
@@ -106,5 +113,5 @@ def evaluate_model(model: str, out: Path, data: Path, *, system: str, max_new_to
         return json.loads((out / "summary.json").read_text())
     return run(EvalConfig(out=out, model=model, prompts=str(data / "eval_harmful.parquet"),
                           benign_prompts=str(data / "eval_benign.parquet"), nll_data=str(data / "nll.parquet"),
-                          system=system, max_new_tokens=max_new_tokens, max_length=max_length,
+                          system=SYSTEM_PROMPT, max_new_tokens=args.max_new_tokens, max_length=args.max_length,
                           batch_size=batch_size, overwrite=True))

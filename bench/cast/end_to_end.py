@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bench.common import RESULTS, SYSTEM_PROMPT, evaluate_model, make_parser, timed
+from bench.common import RESULTS, SYSTEM_PROMPT, add_held_out_arguments, evaluate_model, make_parser, timed
 
 SELECTIONS = ("none", "conflict", "random", "low-conflict")
 COLUMNS = ["id", "prompt", "response", "category"]
@@ -51,10 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--diag-batch-size", type=int, default=8)
     p.add_argument("--ablation-batches", type=int, default=1)
     p.add_argument("--sensitivity", default="ablation", choices=["ablation", "taylor"])
-    p.add_argument("--eval-harmful", type=int, default=64)
-    p.add_argument("--eval-benign", type=int, default=48)
-    p.add_argument("--nll-rows", type=int, default=64)
-    p.add_argument("--max-new-tokens", type=int, default=24)
+    add_held_out_arguments(p, harmful=64, benign=48, nll_rows=64)
     p.add_argument("--selections", default=",".join(SELECTIONS))
     return p.parse_args(argv)
 
@@ -122,11 +119,6 @@ def stage_train(args, data: Path, cmap: Path, out: Path, select: str) -> dict:
                           save_every=6, overwrite=True))
 
 
-def stage_eval(args, model: str, out: Path, data: Path) -> dict:
-    return evaluate_model(model, out, data, system=SYSTEM_PROMPT, max_new_tokens=args.max_new_tokens,
-                          max_length=args.max_length)
-
-
 def main(argv=None) -> None:
     from bench.cast._table import write_tables
 
@@ -147,7 +139,7 @@ def main(argv=None) -> None:
     summaries = {}
     for name, path in models.items():
         with timed(timings, f"eval_{name}"):
-            summaries[name] = stage_eval(args, path, work / "eval" / name, data)
+            summaries[name] = evaluate_model(path, work / "eval" / name, data, args)
         print(f"[cast] evaluated {name}", flush=True)
     write_tables(work, vars(args) | source, manifest, metrics, summaries, timings)
 

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.common import SYSTEM_PROMPT, evaluate_model, make_parser, timed, write_json
+from bench.common import SYSTEM_PROMPT, add_held_out_arguments, evaluate_model, make_parser, timed, write_json
 from bench.sot._e2e_weights import weight_column
 
 METHODS = ("uniform", "sot", "heuristic", "oracle")
@@ -47,10 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-length", type=int, default=96)
     p.add_argument("--train-last", type=int, default=8, help="decoder blocks trained (0 = all)")
-    p.add_argument("--eval-harmful", type=int, default=32)
-    p.add_argument("--eval-benign", type=int, default=16)
-    p.add_argument("--nll-rows", type=int, default=48)
-    p.add_argument("--max-new-tokens", type=int, default=24)
+    add_held_out_arguments(p, harmful=32, benign=16, nll_rows=48)
     p.add_argument("--methods", default=",".join(METHODS))
     return p.parse_args(argv)
 
@@ -133,11 +130,6 @@ def stage_weights(args, data: Path) -> dict:
     return info
 
 
-def _eval(args, model: str, out: Path, data: Path) -> dict:
-    return evaluate_model(model, out, data, system=SYSTEM_PROMPT, max_new_tokens=args.max_new_tokens,
-                          max_length=args.max_length)
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     work, data = args.work, args.work / "data"
@@ -156,7 +148,7 @@ def main(argv=None) -> None:
                  args.ft_lr, f"w_{m}")
     models = {"aligned": str(work / "aligned")} | {m: str(work / f"ft_{m}") for m in methods} | {"base": args.model}
     with timed(timings, "eval"):
-        summaries = {name: _eval(args, path, work / "eval" / name, data) for name, path in models.items()}
+        summaries = {name: evaluate_model(path, work / "eval" / name, data, args) for name, path in models.items()}
     from bench.sot._e2e_table import write_tables
 
     source = json.loads((data / "source.json").read_text())
