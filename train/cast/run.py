@@ -7,9 +7,7 @@ o columns); metrics.json records the parameters actually frozen so budgets can b
 """
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,18 +26,22 @@ class CastConfig(SFTConfig):
     skip_fraction: float = 0.1
     """Fraction of all attention heads whose parameters receive no update, in (0, 1)."""
     select: Literal["conflict", "random", "low-conflict", "none"] = "conflict"
-    """Which heads to skip: highest score (CAST), a seeded random set or the lowest scores (same count); none = full attention tuning."""
+    """Which heads to skip: highest score (CAST), a seeded random set or the lowest scores (same count);
+    none = full attention tuning."""
     train_mlp: bool = False
     """Also train the MLP blocks (default: attention projections only)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.select != "none" and not 0 < self.skip_fraction < 1:
-            raise ConfigError(f"--skip-fraction {self.skip_fraction}: must be in (0, 1) (e.g. 0.1 skips a tenth of the heads)")
+            raise ConfigError(f"--skip-fraction {self.skip_fraction}: must be in (0, 1) "
+                              "(e.g. 0.1 skips a tenth of the heads)")
         if self.lora:
-            raise ConfigError(f"--lora {self.lora}: CAST masks heads of the full weights; LoRA is not supported (use --lora 0)")
+            raise ConfigError(f"--lora {self.lora}: CAST masks heads of the full weights; LoRA is not supported "
+                              "(use --lora 0)")
         if self.train_last:
-            raise ConfigError(f"--train-last {self.train_last}: CAST chooses its trainable parameters itself (use --train-last 0)")
+            raise ConfigError(f"--train-last {self.train_last}: CAST chooses its trainable parameters itself "
+                              "(use --train-last 0)")
 
 
 def attention_trainable(model, train_mlp: bool):
@@ -94,7 +96,8 @@ def fit_cast(model, tokenizer, rows: list[dict], config, skipped: list[tuple[int
         raise InputError(f"skipped heads {sorted(unknown)[:5]} do not exist in this model")
     trainable = attention_trainable(model, getattr(config, "train_mlp", False))
     with frozen_heads(model, frozen) as after_backward:
-        metrics = fit(model, tokenizer, rows, config, weights=weights, after_backward=after_backward, trainable=trainable)
+        metrics = fit(model, tokenizer, rows, config, weights=weights, after_backward=after_backward,
+                      trainable=trainable)
     n_frozen = frozen_parameter_count(model, frozen)
     metrics.update({"skipped_heads": [list(h) for h in sorted(wanted)], "frozen_params": n_frozen,
                     "updated_params": metrics["trainable_params"] - n_frozen})
@@ -106,25 +109,16 @@ def run(config: CastConfig) -> dict:
     import torch
 
     from curate.config import save_config
-    from curate.device import apply_threads, resolve_device
-    from curate.io import atomic_write_text, require_columns
     from curate.lm.chat import ensure_chat_template
-    from curate.models import load_causal_lm, model_fingerprint
-    from embed import open_input
-    from train.sft.data import rows_and_weights
-    from train.cast.heads import head_slices
+    from curate.models import model_fingerprint
     from train.cast.conflict_map import load_conflict_map, select_heads
+    from train.cast.heads import head_slices
+    from train.sft.run import load_training_inputs, refuse_finished_run, save_trained
 
-    out = config.out
-    if (out / "metrics.json").exists() and not config.overwrite:
-        raise ConfigError(f"--out {out}: already holds a finished run; pass --overwrite or choose another folder")
+    refuse_finished_run(config)
     cmap = load_conflict_map(config.conflict_map)
-    table = open_input(str(config.data))
-    require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"}, config.data)
-    rows, weights = rows_and_weights(table, config, config.data)
-    apply_threads(config)
-    device = resolve_device(config.device)
-    tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)
+    inputs = load_training_inputs(config)
+    model, tokenizer = inputs.model, inputs.tokenizer
     try:
         head_slices(model)
     except InputError as err:
@@ -133,14 +127,10 @@ def run(config: CastConfig) -> dict:
     ensure_chat_template(tokenizer, config.template, config.model)
     skipped = select_heads(cmap, config.skip_fraction, config.select, config.seed)
     torch.manual_seed(config.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out / "cast_config.json")
-    metrics = fit_cast(model, tokenizer, rows, config, skipped, weights=weights)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
+    config.out.mkdir(parents=True, exist_ok=True)
+    save_config(config, config.out / "cast_config.json")
+    metrics = fit_cast(model, tokenizer, inputs.rows, config, skipped, weights=inputs.weights)
     metrics.update({"model": config.model, "data": config.data, "select": config.select,
                     "skip_fraction": config.skip_fraction if config.select != "none" else 0.0,
-                    "rows_in": table.num_rows, "device": str(device)})
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    shutil.rmtree(out / "checkpoint", ignore_errors=True)
-    return metrics
+                    "rows_in": inputs.table.num_rows, "device": str(inputs.device)})
+    return save_trained(config.out, model, tokenizer, metrics)

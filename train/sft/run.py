@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from curate.config import save_config
@@ -18,7 +22,7 @@ from embed import open_input
 from train._loop import fit
 from train.sft.data import rows_and_weights
 
-__all__ = ["run"]
+__all__ = ["run", "last_blocks", "TrainingInputs", "refuse_finished_run", "load_training_inputs", "save_trained"]
 
 
 def _wrap_lora(model, rank: int, seed: int):
@@ -52,32 +56,62 @@ def last_blocks(model, n: int):
     return trainable
 
 
-def run(config) -> dict:
-    """Fine-tune `config.model` on `config.data`; the output folder loads with from_pretrained / --model."""
-    out = config.out
-    if (out / "metrics.json").exists() and not config.overwrite:
-        raise ConfigError(f"--out {out}: already holds a finished run; pass --overwrite or choose another folder")
+@dataclass
+class TrainingInputs:
+    """What a trainer on a prompt/response table starts from (shared by `train sft` and `train cast`)."""
+
+    table: Any
+    rows: list[dict]
+    weights: np.ndarray
+    device: torch.device
+    tokenizer: Any
+    model: Any
+
+
+def refuse_finished_run(config) -> None:
+    """metrics.json is written last, so its presence means a finished run; replace it only with --overwrite."""
+    if (config.out / "metrics.json").exists() and not config.overwrite:
+        raise ConfigError(f"--out {config.out}: already holds a finished run; pass --overwrite or choose another "
+                          "folder")
+
+
+def load_training_inputs(config) -> TrainingInputs:
+    """Read and check the table, apply its weighting mode, then load the model in float32 on the chosen device."""
     table = open_input(str(config.data))
-    require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"}, config.data)
+    require_columns(table, {config.prompt_field: "--prompt-field", config.response_field: "--response-field"},
+                    config.data)
     rows, weights = rows_and_weights(table, config, config.data)
     apply_threads(config)
     device = resolve_device(config.device)
     tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)
+    return TrainingInputs(table, rows, weights, device, tokenizer, model)
+
+
+def save_trained(out: Path, model, tokenizer, metrics: dict) -> dict:
+    """Save the model and tokenizer, then metrics.json (the finished-run marker); the checkpoint is no longer needed."""
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    return metrics
+
+
+def run(config) -> dict:
+    """Fine-tune `config.model` on `config.data`; the output folder loads with from_pretrained / --model."""
+    refuse_finished_run(config)
+    inputs = load_training_inputs(config)
+    tokenizer, model = inputs.tokenizer, inputs.model
     ensure_chat_template(tokenizer, config.template, config.model)
     if config.lora:
         model = _wrap_lora(model, config.lora, config.seed)
     torch.manual_seed(config.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out / "sft_config.json")
+    config.out.mkdir(parents=True, exist_ok=True)
+    save_config(config, config.out / "sft_config.json")
     trainable = last_blocks(model, config.train_last) if config.train_last else None
-    metrics = fit(model, tokenizer, rows, config, weights=weights, trainable=trainable)
+    metrics = fit(model, tokenizer, inputs.rows, config, weights=inputs.weights, trainable=trainable)
     if config.lora:
-        model.save_pretrained(out / "adapter")
+        model.save_pretrained(config.out / "adapter")
         model = model.merge_and_unload()
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    metrics.update({"model": config.model, "data": config.data, "rows_in": table.num_rows,
-                    "weight_sum": float(weights.sum()), "device": str(device)})
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    shutil.rmtree(out / "checkpoint", ignore_errors=True)
-    return metrics
+    metrics.update({"model": config.model, "data": config.data, "rows_in": inputs.table.num_rows,
+                    "weight_sum": float(inputs.weights.sum()), "device": str(inputs.device)})
+    return save_trained(config.out, model, tokenizer, metrics)
