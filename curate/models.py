@@ -157,15 +157,21 @@ def load_tokenizer(name: str, **kwargs):
     return AutoTokenizer.from_pretrained(resolve_model_path(name), **_offline_kwargs(name), **kwargs)
 
 
+def _load_model(auto_class, name: str, device, dtype):
+    """`auto_class.from_pretrained` offline for registry names and folders, in eval mode, on `device`."""
+    model = auto_class.from_pretrained(resolve_model_path(name), **_offline_kwargs(name),
+                                       **({"dtype": dtype} if dtype else {}))
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model
+
+
 def load_text_encoder(name: str = "minilm", device=None, dtype=None):
     """(tokenizer, encoder model in eval mode) for sentence embeddings."""
     from transformers import AutoModel
 
-    path = resolve_model_path(name)
-    model = AutoModel.from_pretrained(path, **_offline_kwargs(name), **({"dtype": dtype} if dtype else {}))
-    model.eval()
-    if device is not None:
-        model.to(device)
+    model = _load_model(AutoModel, name, device, dtype)
     return load_tokenizer(name), model
 
 
@@ -173,11 +179,7 @@ def load_causal_lm(name: str = "smollm2-135m", device=None, dtype=None):
     """(tokenizer, causal LM in eval mode). Pads on the left for batched generation."""
     from transformers import AutoModelForCausalLM
 
-    path = resolve_model_path(name)
-    model = AutoModelForCausalLM.from_pretrained(path, **_offline_kwargs(name), **({"dtype": dtype} if dtype else {}))
-    model.eval()
-    if device is not None:
-        model.to(device)
+    model = _load_model(AutoModelForCausalLM, name, device, dtype)
     tokenizer = load_tokenizer(name)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

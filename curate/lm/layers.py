@@ -23,8 +23,8 @@ def _unwrapped(model):
     return get_base_model() if callable(get_base_model) else model
 
 
-def _lookup(model, paths: tuple[str, ...], kind: type):
-    """The first attribute path of `model` that holds a `kind`, or None."""
+def _lookup(model, paths: tuple[str, ...], kind: type, what: str):
+    """The first attribute path of `model` that holds a `kind`; a ConfigError naming `what` and the paths if none."""
     base = _unwrapped(model)
     for path in paths:
         found = base
@@ -32,19 +32,16 @@ def _lookup(model, paths: tuple[str, ...], kind: type):
             found = getattr(found, part, None)
         if isinstance(found, kind):
             return found
-    return None
+    raise ConfigError(f"{type(model).__name__} has no {what} where safecurate looks "
+                      f"({', '.join('.' + p for p in paths)}); use a Llama- or GPT-2-style "
+                      "Hugging Face causal LM (AutoModelForCausalLM)")
 
 
 def decoder_layers(model) -> torch.nn.ModuleList:
     """The decoder blocks of a causal LM in order: block i's output is hidden_states[i + 1]."""
     import torch
 
-    blocks = _lookup(model, _LAYER_PATHS, torch.nn.ModuleList)
-    if blocks is None:
-        raise ConfigError(f"{type(model).__name__} has no decoder blocks where safecurate looks "
-                          f"({', '.join('.' + p for p in _LAYER_PATHS)}); use a Llama- or GPT-2-style "
-                          "Hugging Face causal LM (AutoModelForCausalLM)")
-    return blocks
+    return _lookup(model, _LAYER_PATHS, torch.nn.ModuleList, "decoder blocks")
 
 
 def num_layers(model) -> int:
@@ -56,9 +53,4 @@ def final_norm(model) -> torch.nn.Module:
     """The norm applied after the last block, whose output is hidden_states[num_layers]."""
     import torch
 
-    norm = _lookup(model, _NORM_PATHS, torch.nn.Module)
-    if norm is None:
-        raise ConfigError(f"{type(model).__name__} has no final norm where safecurate looks "
-                          f"({', '.join('.' + p for p in _NORM_PATHS)}); use a Llama- or GPT-2-style "
-                          "Hugging Face causal LM (AutoModelForCausalLM)")
-    return norm
+    return _lookup(model, _NORM_PATHS, torch.nn.Module, "final norm")
