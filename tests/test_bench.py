@@ -83,7 +83,18 @@ def _defined_names(tree: ast.Module) -> set[str]:
             names.add(node.target.id)
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Expr):
+            names |= _lazy_export_names(node.value)
     return names
+
+
+def _lazy_export_names(call: ast.expr) -> set[str]:
+    """The names a package's `lazy_exports(__name__, {module: [names]})` gives a home (curate.lazy)."""
+    if not (isinstance(call, ast.Call) and getattr(call.func, "id", "") == "lazy_exports" and len(call.args) == 2
+            and isinstance(call.args[1], ast.Dict)):
+        return set()
+    lists = [v for v in call.args[1].values if isinstance(v, ast.List)]
+    return {e.value for names in lists for e in names.elts if isinstance(e, ast.Constant)}
 
 
 def _project_imports(tree: ast.Module) -> Iterator[tuple[int, str, list[str]]]:

@@ -5,7 +5,7 @@ Heavy modules load on first use of their names, so `import curate.evaluation` st
 
 from __future__ import annotations
 
-import importlib
+from curate.lazy import lazy_exports
 
 __all__ = [
     "format_prompt", "tokenize_pairs", "ensure_chat_template",
@@ -15,17 +15,13 @@ __all__ = [
     "EvalConfig", "run",
 ]
 
-_HOME = {
-    "format_prompt": "curate.lm.chat", "tokenize_pairs": "curate.lm.chat", "ensure_chat_template": "curate.lm.chat",
-    "generate": "curate.lm.generation", "response_nll": "curate.lm.likelihood",
-    "RefusalJudge": "judge", "JudgeResult": "judge", "default_judge": "judge_train",
-    "Controller": "controls", "load_controller": "controls",
-    "EvalConfig": "config", "run": "run",
-}
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module 'curate.evaluation' has no attribute '{name}'")
-    home = _HOME[name] if _HOME[name].startswith("curate.") else f"curate.evaluation.{_HOME[name]}"
-    return getattr(importlib.import_module(home), name)
+lazy_exports(__name__, {
+    "curate.lm.chat": ["format_prompt", "tokenize_pairs", "ensure_chat_template"],
+    "curate.lm.generation": ["generate"],
+    "curate.lm.likelihood": ["response_nll"],
+    "curate.evaluation.judge": ["RefusalJudge", "JudgeResult"],
+    "curate.evaluation.judge_train": ["default_judge"],
+    "curate.evaluation.controls": ["Controller", "load_controller"],
+    "curate.evaluation.config": ["EvalConfig"],
+    "curate.evaluation.run": ["run"],
+})

@@ -11,11 +11,11 @@ import pytest
 
 from curate.lazy import lazy_exports
 
-LAZY_PACKAGES = ("transport", "concepts", "train.mosaic", "train.sae")
+LAZY_PACKAGES = ("transport", "concepts", "train.mosaic", "train.sae", "train.sft", "curate.lm", "curate.evaluation")
 
 
 def test_packages_and_their_configs_import_without_torch():
-    code = ("import sys, transport, concepts, train.mosaic, train.sae\n"
+    code = ("import sys, transport, concepts, train.mosaic, train.sae, train.sft, curate.lm, curate.evaluation\n"
             "from transport.config import SOTConfig\nfrom concepts.config import BuildConfig\n"
             "from train.cast.run import CastConfig\nfrom train.mosaic import MosaicConfig\n"
             "from train.sae import SAEConfig\n"
@@ -39,13 +39,24 @@ def test_every_exported_name_is_its_home_modules_object(package):
 def test_a_name_shared_with_a_submodule_stays_the_export():
     import train.sae.run  # noqa: F401 - loads the submodule that shares the exported function's name
     import transport.sinkhorn  # noqa: F401
-
     from train.sae import run
     from transport import export, sinkhorn
 
     assert not isinstance(run, types.ModuleType) and run.__module__ == "train.sae.run"
     assert callable(sinkhorn) and sinkhorn.__module__ == "transport.sinkhorn"
     assert callable(export) and export.__module__ == "transport.export"
+
+
+def test_run_stays_the_function_after_its_submodule_loads():
+    # `curate train sft` refused a finished run with a TypeError ('module' object is not callable) once the first
+    # call had loaded train/sft/run.py; curate.evaluation's `run` shares its name with a submodule the same way
+    import curate.evaluation.run  # noqa: F401
+    import train.sft.run  # noqa: F401
+    from curate.evaluation import run as eval_run
+    from train.sft import run as sft_run
+
+    assert callable(eval_run) and eval_run.__module__ == "curate.evaluation.run"
+    assert callable(sft_run) and sft_run.__module__ == "train.sft.config"
 
 
 def test_submodules_and_unknown_names():
