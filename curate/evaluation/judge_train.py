@@ -1,17 +1,78 @@
-"""Training the default refusal judge on the human labels, with honest k-fold cross-validation."""
+"""Labelled answers for fitting and scoring judges: registry:judge-labels (three verdicts, labelled by the
+maintainers against docs/labelling.md) and registry:refusals (PyRIT's 169 human labels, 1 = refusal).
+
+Labels are read, never made: a label set is what people wrote. registry:refusals is binary; to fit a judge on it
+its "not a refusal" answers stand as compliance (the only other verdict it can tell apart), and it is scored as
+refusal vs not-refusal. Note that PyRIT labels off-topic answers as refusals, which docs/labelling.md calls
+degenerate. `cross_validate` is the earlier binary judge's k-fold check (bench/eval/judge_accuracy.py).
+"""
 
 from __future__ import annotations
 
-import importlib.util
+from dataclasses import dataclass
 
 import numpy as np
 
 from curate.errors import InputError
-from curate.evaluation.judge import RefusalJudge, judge_features
+from curate.evaluation.judges.artefact import default_judge
+from curate.evaluation.judges.legacy import RefusalJudge
+from curate.evaluation.verdicts import check_verdicts
+from curate.io import require_columns
 
-__all__ = ["refusal_labels", "cross_validate", "default_judge"]
+__all__ = ["LabelSet", "load_labels", "refusal_label_set", "refusal_labels", "cross_validate", "default_judge",
+           "OWN_LABELS", "REFUSAL_LABELS"]
 
-JUDGE_VERSION = "refusal-minilm-v2"
+OWN_LABELS = "registry:judge-labels"
+REFUSAL_LABELS = "registry:refusals"
+
+
+@dataclass
+class LabelSet:
+    prompts: list[str]
+    responses: list[str]
+    verdicts: np.ndarray
+    """[n] str, each one of VERDICTS."""
+    groups: np.ndarray
+    """[n] prompt ids: answers to one prompt are resampled together."""
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def subset(self, keep: np.ndarray, source: str) -> LabelSet:
+        rows = np.flatnonzero(keep)
+        return LabelSet([self.prompts[i] for i in rows], [self.responses[i] for i in rows], self.verdicts[rows],
+                        self.groups[rows], source)
+
+
+def _open(spec: str):
+    from embed import open_input
+
+    try:
+        return open_input(spec)
+    except InputError as err:
+        if spec == OWN_LABELS:
+            raise InputError(f"{spec}: not available ({err}); the maintainers' labelled answers ship as this "
+                             "registry dataset - until then pass --labels FILE (columns prompt, response, verdict, "
+                             "split)") from err
+        raise
+
+
+def load_labels(spec: str = OWN_LABELS, split: str | None = None) -> LabelSet:
+    """Labelled answers of `spec` (columns prompt, response, verdict; optional prompt_id, split): one split or all."""
+    table = _open(spec)
+    require_columns(table, ["prompt", "response", "verdict"] + (["split"] if split else []), spec)
+    if split is not None:
+        keep = np.asarray([s == split for s in table.column("split").to_pylist()])
+        if not keep.any():
+            raise InputError(f"{spec}: no rows with split '{split}' (splits: "
+                             f"{sorted(set(map(str, table.column('split').to_pylist())))})")
+        table = table.filter(keep)
+    verdicts = check_verdicts(table.column("verdict").to_pylist(), spec)
+    prompts = [p or "" for p in table.column("prompt").to_pylist()]
+    ids = table.column("prompt_id").to_pylist() if "prompt_id" in table.column_names else prompts
+    return LabelSet(prompts, [r or "" for r in table.column("response").to_pylist()], verdicts,
+                    np.asarray(ids, dtype=str), f"{spec}:{split}" if split else spec)
 
 
 def refusal_labels() -> tuple[list[str], list[str], np.ndarray]:
@@ -27,6 +88,14 @@ def refusal_labels() -> tuple[list[str], list[str], np.ndarray]:
             raise InputError(f"registry:refusals lacks column '{column}' (columns: {table.column_names})")
     labels = np.asarray(table.column("label").to_numpy(zero_copy_only=False), dtype=int)
     return table.column("prompt").to_pylist(), table.column("response").to_pylist(), labels
+
+
+def refusal_label_set() -> LabelSet:
+    """registry:refusals as a LabelSet: label 1 -> refusal, 0 -> compliance (see the module note)."""
+    prompts, responses, labels = refusal_labels()
+    verdicts = np.where(labels == 1, "refusal", "compliance").astype(str)
+    return LabelSet([p or "" for p in prompts], [r or "" for r in responses], verdicts,
+                    np.asarray([p or "" for p in prompts], dtype=str), REFUSAL_LABELS)
 
 
 def _pyrit_refusals():
@@ -52,7 +121,7 @@ def _scores(y: np.ndarray, pred: np.ndarray) -> dict:
 
 
 def cross_validate(features: np.ndarray, labels: np.ndarray, folds: int = 5, repeats: int = 5, seed: int = 0) -> dict:
-    """Accuracy/F1 of rules alone, classifier alone and the combined judge on held-out folds.
+    """Accuracy/F1 of rules alone, classifier alone and the combined binary judge on held-out folds.
 
     Each repeat is a fresh stratified split; every example is scored exactly once per repeat by a judge that
     never saw it. Figures are means over repeats (std alongside).
@@ -76,21 +145,3 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, folds: int = 5, rep
             summary[f"{k}_{metric}"] = round(float(np.mean(values)), 4)
             summary[f"{k}_{metric}_std"] = round(float(np.std(values)), 4)
     return summary
-
-
-def default_judge(retrain: bool = False) -> RefusalJudge:
-    """The judge trained on registry:refusals with its CV metrics; cached under cache_dir()/judges on first use."""
-    from curate.models import cache_dir
-
-    path = cache_dir() / "judges" / f"{JUDGE_VERSION}.json"
-    if path.exists() and not retrain:
-        return RefusalJudge.load(path)
-    prompts, responses, labels = refusal_labels()
-    features = judge_features(prompts, responses)
-    metrics = cross_validate(features, labels)
-    judge = RefusalJudge.fit(features, labels)
-    source = ("registry:refusals" if importlib.util.find_spec("curate.datasets")
-              else "pyrit refusal_scorer/refusal.csv + refusal_extra.csv (dataset registry not installed)")
-    judge.metrics = {"cross_validation": metrics, "trained_on": source, "version": JUDGE_VERSION}
-    judge.save(path)
-    return judge

@@ -1,0 +1,158 @@
+"""Choose the shipped judge by held-out accuracy: every candidate fit on labelled answers, scored on held-out ones
+and across sources, with 95% intervals.
+
+    .venv/bin/python -m bench.eval.judge_choice [--labels registry:judge-labels] \
+        [--candidates rules,linear,cross-encoder,lm] [--save curate/evaluation/data/judge-v2.json]
+    .venv/bin/python -m bench.eval.judge_choice --interim --candidates rules --save curate/evaluation/data/judge-v2.json
+
+Stages, per candidate (curate.evaluation.judges):
+1. own labels: fit on split train of --labels, score on split test (three verdicts): accuracy with its Wilson
+   interval, balanced accuracy with a bootstrap interval over prompts, recall per verdict (Wilson).
+2. cross-source, refusal vs not-refusal: fit on own train -> score on registry:refusals (PyRIT's 169 human
+   labels; PyRIT labels off-topic answers as refusals, which docs/labelling.md calls degenerate, so a judge that
+   follows our guideline loses points there), and fit on registry:refusals (label 0 standing as compliance) ->
+   score on own test.
+3. choice: the highest held-out own accuracy; a tie (the same number of answers right) goes to the cheaper
+   candidate (rules < linear < cross-encoder < lm). The chosen judge as fit on train is what --save writes, with
+   its figures, so the shipped metrics are held-out figures.
+--interim (no own labels yet): candidates that need no labels (rules at their default thresholds, lm
+zero-shot) are scored on registry:refusals only, and the best is saved with a note saying so.
+Writes bench/results/judge.json (or --out) and prints a table.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.common import RESULTS, machine_info, make_parser, write_json
+
+CANDIDATES = ("rules", "linear", "cross-encoder", "lm")
+
+
+def _parser():
+    p = make_parser(__doc__)
+    p.add_argument("--labels", default="registry:judge-labels", help="own labelled answers (splits train / test)")
+    p.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated kinds to compare")
+    p.add_argument("--interim", action="store_true", help="no own labels: score label-free candidates on refusals")
+    p.add_argument("--save", default=None, help="write the chosen judge artefact here")
+    p.add_argument("--out", default=str(RESULTS / "judge.json"))
+    p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _score(judge, labels, binary: bool, args) -> dict:
+    from curate.evaluation.judges import collapse_refusal, score_verdicts
+
+    started = time.perf_counter()
+    predicted = judge.predict(labels.prompts, labels.responses).verdict
+    truth = labels.verdicts
+    if binary:
+        truth, predicted = collapse_refusal(truth), collapse_refusal(predicted)
+    result = score_verdicts(truth, predicted, labels.groups, n_boot=args.n_boot, seed=args.seed)
+    return {"labels": labels.source, "binary": binary, "predict_seconds": round(time.perf_counter() - started, 1),
+            **result}
+
+
+def _fit(kind: str, labels):
+    from curate.evaluation.judges import judge_class
+
+    started = time.perf_counter()
+    judge = judge_class(kind)().fit(labels.prompts, labels.responses, labels.verdicts)
+    return judge, round(time.perf_counter() - started, 1)
+
+
+def _candidate(kind: str, own_train, own_test, refusals, args) -> tuple[object, dict]:
+    judge, seconds = _fit(kind, own_train)
+    row = {"kind": kind, "fit_seconds": seconds, "held_out": _score(judge, own_test, False, args),
+           "own_to_refusals": _score(judge, refusals, True, args)}
+    other, row["refusals_fit_seconds"] = _fit(kind, refusals)
+    row["refusals_to_own"] = _score(other, own_test, True, args)
+    return judge, row
+
+
+def _choose(rows: list[dict], key: str) -> dict:
+    from curate.evaluation.judges import judge_class
+
+    best = max(rows, key=lambda r: (r[key]["accuracy"]["k"], -judge_class(r["kind"]).cost))
+    ties = [r["kind"] for r in rows if r[key]["accuracy"]["k"] == best[key]["accuracy"]["k"]]
+    why = (f"highest {key} accuracy ({best[key]['accuracy']['k']}/{best[key]['accuracy']['n']})"
+           + (f"; tied with {', '.join(k for k in ties if k != best['kind'])}, cheaper" if len(ties) > 1 else ""))
+    return {"kind": best["kind"], "why": why}
+
+
+def _interim(kinds, refusals, args) -> tuple[dict, list[dict]]:
+    from curate.evaluation.judges import judge_class
+
+    judges, rows = {}, []
+    for kind in kinds:
+        if kind not in ("rules", "lm"):
+            print(f"skip {kind}: it needs labels to fit")
+            continue
+        judges[kind] = judge_class(kind)()
+        rows.append({"kind": kind, "fit_seconds": 0.0, "on_refusals": _score(judges[kind], refusals, True, args)})
+    return judges, rows
+
+
+def _fmt(r: dict | None) -> str:
+    if r is None:
+        return "-"
+    acc, ba = r["accuracy"], r["balanced_accuracy"]
+    return (f"{100 * acc['rate']:.1f} [{100 * acc['low']:.1f}, {100 * acc['high']:.1f}] / "
+            f"BA {100 * ba['value']:.1f} [{100 * ba['low']:.1f}, {100 * ba['high']:.1f}]")
+
+
+def _table(rows: list[dict]) -> str:
+    lines = ["| candidate | held-out own (acc [95%] / BA [95%]) | recall r / c / d | own -> refusals | "
+             "refusals -> own | fit s |", "|---|---|---|---|---|---:|"]
+    for r in rows:
+        recall = r.get("held_out", {}).get("recall", {})
+        rec = " / ".join(f"{100 * recall[v]['rate']:.0f}" if v in recall else "-"
+                         for v in ("refusal", "compliance", "degenerate"))
+        to_refusals = r.get("own_to_refusals") or r.get("on_refusals")
+        lines.append(f"| {r['kind']} | {_fmt(r.get('held_out'))} | {rec if recall else '-'} | {_fmt(to_refusals)} | "
+                     f"{_fmt(r.get('refusals_to_own'))} | {r['fit_seconds']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    from curate.evaluation.judge_train import load_labels, refusal_label_set
+    from curate.evaluation.judges import save_judge
+
+    kinds = [k.strip() for k in args.candidates.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in CANDIDATES]
+    if unknown:
+        raise SystemExit(f"--candidates: unknown {', '.join(unknown)}; choose from {', '.join(CANDIDATES)}")
+    started = time.perf_counter()
+    refusals = refusal_label_set()
+    if args.interim:
+        judges, rows = _interim(kinds, refusals, args)
+        choice = _choose(rows, "on_refusals")
+        choice["why"] += "; interim: no own labels yet, scored on registry:refusals (binary) only"
+        trained_on = {"labels": None, "note": "no training: label-free candidate (default thresholds / zero-shot)"}
+    else:
+        own_train, own_test = load_labels(args.labels, "train"), load_labels(args.labels, "test")
+        judges, rows = {}, []
+        for kind in kinds:
+            judges[kind], row = _candidate(kind, own_train, own_test, refusals, args)
+            rows.append(row)
+            print(f"{kind}: held-out {_fmt(row['held_out'])}", flush=True)
+        choice = _choose(rows, "held_out")
+        trained_on = {"labels": own_train.source, "n": len(own_train)}
+    chosen = next(r for r in rows if r["kind"] == choice["kind"])
+    result = {"candidates": rows, "choice": choice, "labels": None if args.interim else args.labels,
+              "seconds": round(time.perf_counter() - started, 1), "machine": machine_info()}
+    write_json(Path(args.out), result)
+    print(_table(rows))
+    print(f"choice: {choice['kind']} ({choice['why']}) -> {args.out}")
+    if args.save:
+        keys = ("held_out", "own_to_refusals", "refusals_to_own", "on_refusals")
+        metrics = {k: chosen[k] for k in keys if k in chosen}
+        save_judge(judges[choice["kind"]], args.save, trained_on=trained_on, metrics={**metrics, "choice": choice})
+        print(f"saved {choice['kind']} judge -> {args.save}")
+
+
+if __name__ == "__main__":
+    main()
