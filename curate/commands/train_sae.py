@@ -16,7 +16,8 @@ def sae(**options) -> None:
 
     summary = run(SAEConfig(**options))
     final, held = summary["final"], summary["held_out"]
-    line = (f"trained {summary['steps']} steps ({summary['tokens']} tokens, {summary['seconds']} s): "
+    resumed = f", resumed from step {summary['resumed_from_step']}" if summary.get("resumed_from_step") else ""
+    line = (f"trained {summary['steps']} steps ({summary['tokens']} tokens, {summary['seconds']} s{resumed}): "
             f"FVU {final['fvu']:.4f}, L0 {final['l0']:.1f}, dead {final['dead_pct']:.1f}%")
     if held:
         line += f"; held-out FVU {held['fvu']:.4f}"

@@ -180,12 +180,12 @@ def test_resume_equals_uninterrupted(planted, tmp_path, monkeypatch):
     with pytest.raises(Crash):
         run(_config(folder, tmp_path / "resumed", steps=60, checkpoint_every=25, eval_activations=None))
     monkeypatch.setattr(sae_fit, "_save_checkpoint", original)
-    assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert (tmp_path / "resumed" / sae_fit.CHECKPOINT_NAME).exists()
     resumed = run(_config(folder, tmp_path / "resumed", steps=60, checkpoint_every=25, eval_activations=None))
     assert resumed["final"] == pytest.approx(whole["final"], rel=1e-5)
     a, b = load_sae(tmp_path / "whole"), load_sae(tmp_path / "resumed")
     assert torch.allclose(a.W_dec, b.W_dec, atol=1e-6) and torch.allclose(a.W_enc, b.W_enc, atol=1e-6)
-    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert not (tmp_path / "resumed" / sae_fit.CHECKPOINT_NAME).exists()
 
 
 def test_stream_is_shuffled_deterministic_and_complete(planted):

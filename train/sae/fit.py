@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from curate.io import atomic_open
+from curate.errors import InputError
+from train._common import (
+    CheckpointWarning,
+    optimizer_tensors,
+    read_tensor_checkpoint,
+    restore_optimizer,
+    write_tensor_checkpoint,
+)
 from train.sae.data import ActivationSource
 from train.sae.metrics import DeadLatents
 from train.sae.model import SparseAutoencoder
 
-__all__ = ["FitOptions", "sae_loss", "train_step", "fit", "make_adam", "CHECKPOINT_NAME"]
+__all__ = ["FitOptions", "sae_loss", "train_step", "fit", "make_adam", "CHECKPOINT_NAME", "LEGACY_CHECKPOINT_NAME"]
 
-CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_NAME = "checkpoint"
+"""A folder: tensors.safetensors (SAE, Adam moments, dead-latent counters, RNG) and state.json (step, history)."""
+LEGACY_CHECKPOINT_NAME = "checkpoint.pt"
+"""The pickle earlier versions wrote; it is never loaded."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,8 @@ def _auxk_loss(sae: SparseAutoencoder, x, codes, residual, dead: torch.Tensor, a
     return min(num_dead / aux_k, 1.0) * (fit - residual.detach()).pow(2).sum() / total_var
 
 
-def sae_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, opts: FitOptions) -> tuple[torch.Tensor, dict]:
+def sae_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor,
+             opts: FitOptions) -> tuple[torch.Tensor, dict]:
     """(loss, figures): FVU + auxk_alpha · AuxK for TopK SAEs; FVU + l1_coeff · normalised L1 for ReLU SAEs."""
     total_var = (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
     recon, codes = sae(x)
@@ -95,31 +107,52 @@ def _lr_at(step: int, opts: FitOptions) -> float:
 
 
 def _save_checkpoint(path: Path, sae, optimizer, dead: DeadLatents, step: int, history: list[dict]) -> None:
-    with atomic_open(path) as fh:
-        torch.save({"sae": sae.state_dict(), "optimizer": optimizer.state_dict(),
-                    "since_fired": dead.since_fired.cpu(), "step": step, "history": history}, fh)
+    tensors, index = optimizer_tensors(optimizer)
+    tensors.update({f"sae.{name}": value for name, value in sae.state_dict().items()})
+    tensors.update({"since_fired": dead.since_fired, "rng.torch": torch.get_rng_state()})
+    state = {"step": step, "history": history, "shape": asdict(sae.shape), "optimizer": index}
+    write_tensor_checkpoint(path, tensors, state)
+
+
+def _warn_legacy(path: Path) -> None:
+    legacy = path.parent / LEGACY_CHECKPOINT_NAME
+    if legacy.exists():
+        warnings.warn(f"{legacy}: a pickle checkpoint from an older safecurate is ignored, not loaded (unpickling a "
+                      f"file can run code); training starts from step 0 - delete the file", CheckpointWarning,
+                      stacklevel=3)
 
 
 def _load_checkpoint(path: Path, sae, optimizer, dead: DeadLatents) -> tuple[int, list[dict]]:
-    if not path.exists():
+    _warn_legacy(path)
+    found = read_tensor_checkpoint(path)
+    if found is None:
         return 0, []
-    state = torch.load(path, map_location=sae.W_dec.device, weights_only=False)
-    sae.load_state_dict(state["sae"])
-    optimizer.load_state_dict(state["optimizer"])
-    dead.since_fired.copy_(state["since_fired"])
+    tensors, state = found
+    if state.get("shape") != asdict(sae.shape):
+        raise InputError(f"{path}: the checkpoint is of another SAE ({state.get('shape')}, this run builds "
+                         f"{asdict(sae.shape)}); pass --overwrite or delete {path} to start from step 0")
+    sae.load_state_dict({name[len("sae."):]: value for name, value in tensors.items() if name.startswith("sae.")})
+    restore_optimizer(optimizer, tensors, state["optimizer"])
+    dead.since_fired.copy_(tensors["since_fired"])
+    torch.set_rng_state(tensors["rng.torch"])
     return int(state["step"]), list(state["history"])
 
 
-def fit(sae: SparseAutoencoder, source: ActivationSource, opts: FitOptions, checkpoint: Path | None = None) -> list[dict]:
+def fit(sae: SparseAutoencoder, source: ActivationSource, opts: FitOptions,
+        checkpoint: Path | None = None) -> list[dict]:
     """Train `sae` in place for opts.steps steps; returns the per-step history (resumed from `checkpoint`)."""
     device = sae.W_dec.device
     optimizer = make_adam(sae.parameters(), opts.lr)
     dead = DeadLatents(sae.width, opts.dead_after_tokens, device)
     start, history = _load_checkpoint(checkpoint, sae, optimizer, dead) if checkpoint else (0, [])
+    if start > opts.steps:
+        raise InputError(f"{checkpoint}: saved at step {start}, beyond --steps {opts.steps}; raise --steps or "
+                         f"delete {checkpoint} to start from step 0")
     sae.train()
     batches = source.batches(opts.batch_size, opts.seed, opts.buffer_rows, skip=start)
     began = time.perf_counter()
-    bar = tqdm(total=opts.steps, initial=start, desc="train sae", unit="step", disable=not opts.progress)
+    desc = f"train sae (resumed from step {start})" if start else "train sae"
+    bar = tqdm(total=opts.steps, initial=start, desc=desc, unit="step", disable=not opts.progress)
     for step in range(start, opts.steps):
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, opts)
@@ -134,4 +167,5 @@ def fit(sae: SparseAutoencoder, source: ActivationSource, opts: FitOptions, chec
     sae.eval()
     if history:
         history[-1]["seconds_this_run"] = round(time.perf_counter() - began, 3)
+        history[-1]["resumed_from_step"] = start
     return history

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,7 @@ def _check_out(config: SAEConfig) -> None:
     if config.overwrite:
         for name in ("metrics.json", "sae.safetensors", "sae.json", "annotations.parquet", "checkpoint.pt"):
             (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "checkpoint", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -214,9 +216,10 @@ def run(config: SAEConfig) -> dict:
     summary = {"steps": config.steps, "tokens": config.steps * config.batch_size, "width": sae.width,
                "arch": config.arch, "k": config.k, "init": config.init, "layer": layer, "lr": options.lr,
                "dictionary_atoms": sae.shape.num_concepts, "device": str(device), "seconds": round(seconds, 2),
+               "resumed_from_step": final.get("resumed_from_step", 0),
                "final": {k: final[k] for k in ("loss", "fvu", "l0", "dead_pct")},
                "held_out": _held_out(config, sae, source)}
     _write_outputs(config, sae, dictionary, history, summary)
     if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
+        shutil.rmtree(checkpoint, ignore_errors=True)
     return summary
