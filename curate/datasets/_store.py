@@ -13,7 +13,7 @@ from curate.errors import InputError
 
 __all__ = ["load_dataset_table", "list_datasets", "dataset_schema", "version_key", "SPLITS"]
 
-CODE_VERSION = "2"  # bump when any builder's output changes
+CODE_VERSION = "3"  # bump when any builder's output changes
 SPLITS = ("train", "heldout", "all")
 
 
