@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
-from curate.errors import InputError
+from curate.errors import ConfigError, InputError
 
 __all__ = [
     "temp_path",
@@ -30,6 +31,8 @@ __all__ = [
     "require_columns",
     "read_safetensors",
     "read_json",
+    "remove_stale_temps",
+    "check_output",
 ]
 
 
@@ -212,3 +215,141 @@ def read_json(path: str | os.PathLike, what: str = "a JSON file") -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise _unreadable(path, "JSON", what, err) from err
+
+
+# `.NAME.tmp-PID`, `.NAME.tmp-PID-THREAD` (temp_path) and `.NAME.old-PID` (an output being swapped out).
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>[0-9]+)(?:-[0-9]+)?$")
+
+
+def _is_stale(path: Path, pid: int) -> bool:
+    """A temporary is stale when its process is gone, or when it predates the live process holding that PID now
+    (the PID was reused, e.g. by this very run): only a process's own run can still be writing it."""
+    import psutil
+
+    try:
+        started = psutil.Process(pid).create_time()
+        written = path.lstat().st_mtime
+    except psutil.NoSuchProcess:
+        return True
+    except (psutil.Error, OSError):  # cannot tell (or already gone): leave it
+        return False
+    return written < started - 1.0  # 1 s of slack for the coarse process clock
+
+
+def _stale_temps_inside(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            match = _TEMP_NAME.match(name)
+            if match and _is_stale(Path(root, name), int(match["pid"])):
+                yield Path(root, name)
+        dirs[:] = [d for d in dirs if not _TEMP_NAME.match(d)]  # a temp folder is removed whole, not walked
+
+
+def _stale_temps_beside(path: Path) -> Iterator[Path]:
+    """Temporaries named after `path` or its sidecars (OUT.parquet -> .OUT.parquet.tmp-1, .OUT.json.tmp-1)."""
+    if not path.parent.is_dir():
+        return
+    for entry in path.parent.iterdir():
+        match = _TEMP_NAME.match(entry.name)
+        if not match:
+            continue
+        name = match["name"]
+        if (name == path.name or name.startswith(path.stem + ".")) and _is_stale(entry, int(match["pid"])):
+            yield entry
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete what killed or failed runs left of output `path`: temporaries (`.NAME.tmp-PID`, `.NAME.old-PID`,
+    files or folders) anywhere inside it when it is a folder, and those beside it named after it or its sidecars.
+
+    Only stale ones go: their process has exited, or the file predates the process now holding that PID; a run
+    still writing keeps its temporaries. Returns the paths removed.
+    """
+    path = Path(path)
+    stale = list(_stale_temps_beside(path))
+    if path.is_dir() and not path.is_symlink():
+        stale += list(_stale_temps_inside(path))
+    for temp in stale:
+        _remove(temp)
+    return stale
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest of `path`'s parents that exists (the current folder for a bare relative name)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path(path.absolute().anchor)
+
+
+def _check_kind(path: Path, kind: str, option: str) -> None:
+    if kind == "file" and path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder but a file is written there; give a file name, e.g. "
+                          f"{option} {path / ('out' + (path.suffix or '.parquet'))}")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file but a folder is written there; give the path of a new or "
+                          "existing folder")
+    if not path.exists():
+        ancestor = _existing_ancestor(path)
+        if not ancestor.is_dir():
+            raise ConfigError(f"{option} {path}: {ancestor} is a file, not a folder, so nothing can be written "
+                              f"under it; choose an {option} outside it")
+
+
+def _local_inputs(inputs: Iterable[Any]) -> Iterator[tuple[str, Path]]:
+    """(as given, resolved path) of each input that is an existing local path (not registry:NAME, not a glob)."""
+    for spec in inputs:
+        if spec is None:
+            continue
+        text = str(spec)
+        if text.startswith("registry:") or any(c in text for c in "*?["):
+            continue
+        if Path(text).exists():
+            yield text, Path(text).resolve()
+
+
+def _check_not_input(path: Path, inputs: Iterable[Any], option: str) -> None:
+    target = path.resolve()
+    for given, source in _local_inputs(inputs):
+        if target == source:
+            raise ConfigError(f"{option} {path} is the input {given}; write the output to another path")
+        if source.is_dir() and target.is_relative_to(source):
+            raise ConfigError(f"{option} {path} lies inside the input folder {given}; write the output outside it")
+
+
+def _check_writable(path: Path, kind: str, option: str) -> None:
+    """Create (and delete) a probe file where the output will be written: the only test that root, read-only
+    mounts and /proc all answer truthfully."""
+    folder = path if kind == "folder" and path.is_dir() else (path.parent if path.parent.is_dir() else None)
+    folder = folder or _existing_ancestor(path)
+    probe = temp_path(folder / "write-probe")
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ConfigError(f"{option} {path}: cannot write in {folder} ({reason}); choose a writable location "
+                          f"for {option}") from err
+
+
+def check_output(path: str | os.PathLike | None, kind: Literal["file", "folder"] = "file",
+                 inputs: Iterable[Any] = (), overwrite: bool | None = None, option: str = "--out") -> Path | None:
+    """Refuse, before any heavy work, an output location the command could not fill at the end; then sweep it.
+
+    Checks: a file is not meant where a folder is (or the other way round), no parent is a file, it is not one of
+    `inputs` nor inside an input folder (inputs that are not existing local paths, e.g. registry:NAME, are
+    skipped), and a probe file can be created there. With `overwrite` False an existing output is refused too
+    (None leaves what an existing output means to the stage). Then `remove_stale_temps(path)`. Every failure is
+    one ConfigError naming `option`, the path and the fix. A `path` of None (an optional output not asked for)
+    passes. Returns `path` as a Path.
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    _check_kind(path, kind, option)
+    if overwrite is False and path.exists():
+        raise ConfigError(f"{path} exists; pass --overwrite to replace it or choose another {option}")
+    _check_not_input(path, inputs, option)
+    _check_writable(path, kind, option)
+    remove_stale_temps(path)
+    return path

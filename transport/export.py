@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +13,15 @@ import numpy as np
 from curate.config import StageConfig, save_config
 from curate.device import apply_threads
 from curate.errors import ConfigError, InputError
-from curate.io import atomic_folder, atomic_write_bytes, read_table, write_parquet
+from curate.io import atomic_folder, atomic_write_bytes, check_output, read_table, write_parquet
 
-__all__ = ["ExportConfig", "export", "select_rows", "weighted_sampler"]
+__all__ = ["ExportConfig", "export", "export_format", "select_rows", "weighted_sampler", "EXPORT_MARKER"]
+
+
+FORMAT_OF_SUFFIX = {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
+"""The format an --out extension means; an --out without one is a Hugging Face datasets folder (hf)."""
+EXPORT_MARKER = "curate_export.json"
+"""Written into every hf export folder: the files the export wrote, so --overwrite replaces only those."""
 
 
 @dataclass(frozen=True)
@@ -22,9 +29,9 @@ class ExportConfig(StageConfig):
     input: Path
     """A weighted Parquet written by `curate sot-weight`."""
     out: Path
-    """Output file (.jsonl / .parquet) or folder (hf)."""
-    format: Literal["jsonl", "parquet", "hf"] = "jsonl"
-    """jsonl, parquet, or a Hugging Face datasets folder (save_to_disk)."""
+    """Output file (.jsonl / .json / .parquet) or folder (hf, a name without extension)."""
+    format: Literal["jsonl", "parquet", "hf"] | None = None
+    """jsonl, parquet, or a Hugging Face datasets folder (save_to_disk); default: the one --out's extension names."""
     mode: Literal["weights", "topk", "resample"] = "weights"
     """weights: every row with its sot_weight; topk: rows with keep = true; resample: a seeded multinomial sample."""
     n: int | None = None
@@ -35,10 +42,27 @@ class ExportConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        object.__setattr__(self, "format", export_format(Path(self.out), self.format))
         if self.n is not None and self.mode != "resample":
             raise ConfigError(f"--n is only used with --mode resample (got --mode {self.mode})")
         if self.n is not None and self.n < 1:
             raise ConfigError(f"--n must be ≥ 1 (got {self.n})")
+
+
+def export_format(out: Path, given: str | None) -> str:
+    """The format to write: `given`, which must agree with --out's extension, or the one the extension names."""
+    suffix = out.suffix.lower()
+    implied = FORMAT_OF_SUFFIX.get(suffix, "hf" if not suffix else None)
+    if given is None and implied is None:
+        raise ConfigError(f"--out {out}: the extension '{suffix}' names no export format; end --out in .jsonl, "
+                          ".json or .parquet, give a folder name without extension for hf, or pass --format")
+    if given is None:
+        return implied
+    if suffix and implied is not None and given != implied:
+        fix = f"name the file {out.with_suffix('.' + given).name}" if given != "hf" else "give a folder name without it"
+        raise ConfigError(f"--format {given} contradicts --out {out}, whose extension {suffix} means {implied}; "
+                          f"drop --format to write {implied}, or {fix}")
+    return given
 
 
 def _read(path_or_table):
@@ -80,8 +104,6 @@ def _write(table, out: Path, fmt: str) -> None:
     if fmt == "parquet":
         write_parquet(table, out)
     elif fmt == "jsonl":
-        import json
-
         lines = [json.dumps(row, ensure_ascii=False, default=str) for row in table.to_pylist()]
         atomic_write_bytes(out, ("\n".join(lines) + "\n").encode("utf-8"))
     else:
@@ -89,13 +111,57 @@ def _write(table, out: Path, fmt: str) -> None:
 
         with atomic_folder(out) as tmp:
             Dataset(table).save_to_disk(str(tmp))
+            files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+            marker = {"written_by": "curate export", "format": "hf", "files": files}
+            (tmp / EXPORT_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """What an existing --out folder holds that no `curate export` wrote: every file and empty folder not listed in
+    its marker (all of them when there is no marker)."""
+    written: set[str] = set()
+    marker = folder / EXPORT_MARKER
+    if marker.is_file():
+        try:
+            written = {str(name) for name in json.loads(marker.read_text(encoding="utf-8"))["files"]} | {EXPORT_MARKER}
+        except (ValueError, KeyError, TypeError):  # a damaged marker vouches for nothing
+            written = set()
+    entries = []
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                entries.append(name + "/")
+        elif name not in written:
+            entries.append(name)
+    return entries
+
+
+def _check_replaceable(out: Path, source: Path) -> None:
+    """--overwrite of an hf folder deletes it whole: allow that only for a folder this command wrote."""
+    if not out.is_dir():
+        return
+    foreign = _foreign_entries(out)
+    inside = Path(source).resolve()
+    if inside.is_relative_to(out.resolve()):
+        name = inside.relative_to(out.resolve()).as_posix()
+        foreign = [f"{name} (the input)" if f == name else f for f in foreign]
+        foreign += [] if f"{name} (the input)" in foreign else [f"{name} (the input)"]
+    if not foreign:
+        return
+    listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+    raise ConfigError(f"--out {out}: refusing to replace a folder that holds what `curate export` did not write "
+                      f"({listed}); choose a new or empty folder for --out, or move "
+                      f"{'those' if len(foreign) > 1 else 'that'} out first")
 
 
 def export(config: ExportConfig) -> dict:
     """Write the selected rows; returns a small summary (rows in, rows out, where)."""
     out = Path(config.out)
-    if out.exists() and not config.overwrite:
-        raise ConfigError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    check_output(out, "folder" if config.format == "hf" else "file", inputs=(config.input,),
+                 overwrite=config.overwrite)
+    if config.format == "hf":
+        _check_replaceable(out, Path(config.input))
     apply_threads(config)
     table = _read(config.input)
     selected = select_rows(table, config.mode, config.n, config.seed)

@@ -63,3 +63,101 @@ def test_export_errors(weighted, tmp_path):
     pq.write_table(pa.table({"id": ["a"]}), plain)
     with pytest.raises(InputError, match="no 'sot_weight' column"):
         export(ExportConfig(plain, tmp_path / "y.jsonl"))
+
+
+# --- the output: format from the extension, an overwrite that deletes only its own files -------------------
+
+
+def _cli_error(argv: list[str], capsys) -> str:
+    from curate.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    return lines[0]
+
+
+def test_format_follows_the_extension(weighted, tmp_path):
+    export(ExportConfig(weighted, tmp_path / "top.parquet", mode="topk"))
+    assert pq.read_table(tmp_path / "top.parquet").column("id").to_pylist() == ["b", "c", "e"]
+    export(ExportConfig(weighted, tmp_path / "all.json"))
+    assert [json.loads(line)["id"] for line in (tmp_path / "all.json").read_text().splitlines()] == list("abcde")
+    assert ExportConfig(weighted, tmp_path / "hf_data").format == "hf"
+    assert ExportConfig(weighted, tmp_path / "TOP.PARQUET").format == "parquet"
+    assert ExportConfig(weighted, tmp_path / "rows.txt", format="jsonl").format == "jsonl"
+
+
+def test_a_format_contradicting_the_extension_names_both(weighted, tmp_path):
+    with pytest.raises(ConfigError, match=r"--format jsonl contradicts --out .*top\.parquet.*\.parquet means parquet"):
+        ExportConfig(weighted, tmp_path / "top.parquet", format="jsonl")
+    with pytest.raises(ConfigError, match=r"--format hf contradicts --out .*d\.jsonl"):
+        ExportConfig(weighted, tmp_path / "d.jsonl", format="hf")
+    with pytest.raises(ConfigError, match=r"extension '\.csv' names no export format.*pass --format"):
+        ExportConfig(weighted, tmp_path / "d.csv")
+
+
+def test_issue_repro_overwrite_refuses_a_folder_it_did_not_write(weighted, tmp_path, capsys, monkeypatch):
+    # mkdir k; cp weighted.parquet k/; echo x > k/notes.txt; curate export k/weighted.parquet --out k --format hf ...
+    k = tmp_path / "k"
+    k.mkdir()
+    (k / "weighted.parquet").write_bytes(weighted.read_bytes())
+    (k / "notes.txt").write_text("x\n")
+    monkeypatch.chdir(tmp_path)
+    message = _cli_error(["export", "k/weighted.parquet", "--out", "k", "--format", "hf", "--mode", "topk",
+                          "--overwrite"], capsys)
+    assert "--out k" in message and "notes.txt" in message and "weighted.parquet (the input)" in message
+    assert "choose a new or empty folder" in message
+    assert sorted(p.name for p in k.iterdir()) == ["notes.txt", "weighted.parquet"]
+    assert (k / "notes.txt").read_text() == "x\n" and (k / "weighted.parquet").read_bytes() == weighted.read_bytes()
+
+
+def test_overwrite_replaces_its_own_hf_folder_only(weighted, tmp_path):
+    from datasets import load_from_disk
+
+    from transport.export import EXPORT_MARKER
+
+    out = tmp_path / "hf"
+    export(ExportConfig(weighted, out, mode="topk"))
+    listed = json.loads((out / EXPORT_MARKER).read_text())["files"]
+    assert listed and all((out / name).is_file() for name in listed)
+    export(ExportConfig(weighted, out, mode="weights", overwrite=True))  # its own output: replaced
+    assert len(load_from_disk(str(out))) == 5
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match=r"--out .*hf: refusing to replace .*\(mine\.txt\)"):
+        export(ExportConfig(weighted, out, mode="topk", overwrite=True))
+    assert (out / "mine.txt").read_text() == "keep me" and len(load_from_disk(str(out))) == 5
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    export(ExportConfig(weighted, empty, mode="topk", overwrite=True))  # an empty folder holds nothing to lose
+    assert len(load_from_disk(str(empty))) == 3
+
+
+def test_output_is_checked_before_reading(weighted, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ConfigError, match=r"notes\.txt is a file, not a folder"):
+        export(ExportConfig(tmp_path / "missing.parquet", tmp_path / "notes.txt" / "o.jsonl"))
+    with pytest.raises(ConfigError, match=r"is the input"):
+        export(ExportConfig(weighted, weighted, overwrite=True))
+    with pytest.raises(ConfigError, match=r"is a folder but a file is written there"):
+        export(ExportConfig(weighted, tmp_path, format="parquet", overwrite=True))
+
+
+def test_stale_temporaries_of_a_killed_export_are_removed(weighted, tmp_path):
+    import os
+    import time
+
+    dead = 10 ** 7  # above any pid_max: no such process
+    stale = [tmp_path / f".top.parquet.tmp-{dead}", tmp_path / f".top.export.json.tmp-{dead}-7",
+             tmp_path / f".top.parquet.tmp-{os.getpid()}"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    an_hour_ago = time.time() - 3600  # before this process started: an earlier process with the same PID
+    os.utime(stale[2], (an_hour_ago, an_hour_ago))
+    other = tmp_path / f".other.parquet.tmp-{dead}"
+    other.write_bytes(b"not this output's")
+    export(ExportConfig(weighted, tmp_path / "top.parquet", mode="topk"))
+    assert not any(p.exists() for p in stale) and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if ".tmp-" in p.name) == [other.name]
