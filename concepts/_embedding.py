@@ -31,8 +31,9 @@ def embed_frame(frame, folder: Path, *, model: str, encoder: str = "text", image
 
     folder.mkdir(parents=True, exist_ok=True)
     source = write_if_changed(frame, folder.with_name(folder.name + ".parquet"))
-    config = EmbedConfig(inputs=(str(source),), out=folder, model=model, encoder=encoder, template="{prompt}", prompt_field="text",
-                         id_field="id", batch_size=batch_size, max_length=max_length, device=device, dask=dask,
+    config = EmbedConfig(inputs=(str(source),), out=folder, model=model, encoder=encoder, template="{prompt}",
+                         prompt_field="text", id_field="id", batch_size=batch_size, max_length=max_length,
+                         device=device, dask=dask,
                          image_field=image_field, clip_pretrained=clip_pretrained, shard_size=4_000,
                          progress=progress)
     run(config)

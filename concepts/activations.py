@@ -137,8 +137,8 @@ def stimulus_activations(stimuli, folder: Path, *, model: str, layers: list[int]
         write_parquet(stimuli.select("id", "text"), source)
     out = folder / f"acts-skipfirst-L{'-'.join(map(str, layers))}"
     config = EmbedConfig(inputs=(str(source),), out=out, model=model, encoder="lm", layer=max(layers),
-                         template="{prompt}", prompt_field="text", id_field="id", batch_size=batch_size, max_length=max_length,
-                         device=device, dask=dask, shard_size=shard_size, progress=progress)
+                         template="{prompt}", prompt_field="text", id_field="id", batch_size=batch_size,
+                         max_length=max_length, device=device, dask=dask, shard_size=shard_size, progress=progress)
     run(config, builder=builder or MultiLayerBuilder(config, tuple(layers)))
     emb = read_embeddings(out)
     order = {i: k for k, i in enumerate(emb.ids)}

@@ -115,7 +115,8 @@ def _labels(config: BuildConfig, vocab, concept_vectors: np.ndarray):
     def embed_texts(texts: list[str]) -> np.ndarray:
         from embed.records import content_hash
 
-        frame = pl.DataFrame({"id": [content_hash([t]) for t in texts], "text": texts}).unique("id", maintain_order=True)
+        frame = pl.DataFrame({"id": [content_hash([t]) for t in texts], "text": texts})
+        frame = frame.unique("id", maintain_order=True)
         vectors = _embed(config, frame, f"label-texts-{content_hash(texts)}")
         position = {i: k for k, i in enumerate(frame["id"])}
         return vectors[[position[content_hash([t])] for t in texts]]
@@ -228,11 +229,13 @@ def run(config: BuildConfig) -> dict:
     stimuli = _stimuli_table(vocab, pool, found, keep).filter(pl.col("concept_id").is_in(table["concept_id"].to_list()))
     dropped = vocab["name"].filter(pl.Series(~keep)).to_list()
     manifest = {
-        "model": config.model, "model_fingerprint": model_fingerprint(config.model), "pooling": "mean-after-first-token",
+        "model": config.model, "model_fingerprint": model_fingerprint(config.model),
+        "pooling": "mean-after-first-token",
         "retrieval_model": config.clip_model or config.retrieval_model, "pool": config.pool, "pool_size": pool.height,
         "index": found.index_kind, "vocabulary": vocab.height, "dropped_no_stimuli": len(dropped),
         "dropped_examples": dropped[:50], "merged": int(keep.sum() - len(leaders)), "n_concepts": len(leaders),
-        "unique_stimuli": n_stimuli, "labels": {k: int((labels == k).sum()) for k in ("desirable", "undesirable", "neutral")},
+        "unique_stimuli": n_stimuli,
+        "labels": {k: int((labels == k).sum()) for k in ("desirable", "undesirable", "neutral")},
         "timings_s": dict(timer), "peak_rss_mb": _peak_rss_mb(),
         "distance": "sqrt(-(ln s_img + ln s_txt))" if config.clip_model else "sqrt(-ln s_txt)",
     }

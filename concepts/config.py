@@ -17,11 +17,13 @@ class BuildConfig(StageConfig):
     out: Path
     """Output folder: concepts.parquet, stimuli.parquet, dictionary.safetensors, manifest.json, dictionary.png."""
     concepts: str = "wordnet"
-    """'wordnet' (frequent noun synsets, one per lemma) or a concept list file (.txt one per line, .csv/.jsonl/.parquet with `name`)."""
+    """'wordnet' (frequent noun synsets, one per lemma) or a concept list file (.txt one per line,
+    .csv/.jsonl/.parquet with `name`)."""
     num_concepts: int = 15_000
     """Vocabulary size before near-duplicate merging (smaller = a quicker build)."""
     pool: str = "default"
-    """'default' (WordNet glosses + examples and man-page sentences) or a Parquet/JSONL with `caption`/`text` (and `image` paths)."""
+    """'default' (WordNet glosses + examples and man-page sentences) or a Parquet/JSONL with `caption`/`text`
+    (and `image` paths)."""
     pool_limit: int | None = None
     """Use a seeded random subset of this many pool stimuli (quick builds)."""
     model: str = "smollm2-135m"
@@ -31,7 +33,8 @@ class BuildConfig(StageConfig):
     retrieval_model: str = "minilm"
     """Sentence encoder for concept and stimulus embeddings (text pools)."""
     clip_model: str | None = None
-    """open_clip architecture for image-caption pools (e.g. ViT-B-32): scores images and captions (cross-modal distance)."""
+    """open_clip architecture for image-caption pools (e.g. ViT-B-32): scores images and captions
+    (cross-modal distance)."""
     clip_pretrained: Path | None = None
     """Local open_clip weights file for --clip-model (no CLIP weights ship offline)."""
     positives: int = 8
@@ -51,7 +54,8 @@ class BuildConfig(StageConfig):
     merge_threshold: float = 0.95
     """Concepts whose directions (all layers) have cosine ≥ this with a more frequent concept merge into it."""
     label_data: bool = True
-    """Label with MiniLM similarity to the registry's harmful prompts as well as the seed lexicon (off = lexicon only)."""
+    """Label with MiniLM similarity to the registry's harmful prompts as well as the seed lexicon
+    (off = lexicon only)."""
     harm_threshold: float = 0.6
     """Undesirable when MiniLM cosine to a harm-lexicon term ≥ this (or ≥ this − 0.15 and close to the harmful data)."""
     data_threshold: float = 0.5
@@ -89,7 +93,8 @@ class BuildConfig(StageConfig):
                               "identical directions)")
         for name in ("harm_threshold", "data_threshold", "desirable_threshold"):
             if not -1 <= getattr(self, name) <= 1:
-                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: a cosine threshold lies in [-1, 1]")
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: a cosine threshold lies "
+                                  "in [-1, 1]")
         if self.scale <= 0:
             raise ConfigError(f"--scale {self.scale}: must be positive")
         if self.clip_pretrained is not None and self.clip_model is None:

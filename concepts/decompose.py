@@ -122,7 +122,7 @@ def lasso(x: torch.Tensor, D: torch.Tensor, alpha: float, max_iter: int = 500, t
     a = torch.zeros(x.shape[0], D.shape[0], dtype=x.dtype, device=x.device)
     z, momentum, converged = a.clone(), 1.0, False
     xD = x @ D.T
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned: the iterations run
         grad = (z @ D) @ D.T - xD
         nxt = torch.nn.functional.softshrink(z - step * grad, alpha * step) if alpha > 0 else z - step * grad
         new_momentum = (1 + (1 + 4 * momentum ** 2) ** 0.5) / 2

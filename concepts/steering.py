@@ -111,7 +111,8 @@ def load_controller(path: str | Path, **options):
     """
     path = Path(path)
     if (path / "sae.safetensors").exists():
-        raise InputError(f"{path} is an SAE folder; load it with curate.evaluation.controls.load_controller('steer', …)")
+        raise InputError(f"{path} is an SAE folder; load it with "
+                         "curate.evaluation.controls.load_controller('steer', …)")
     options = _options(path, options)
     dictionary = load_dictionary(path)
     layers = options.pop("layers", None) or dictionary.layers

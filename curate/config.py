@@ -272,7 +272,8 @@ def _saved_fields(config: Any) -> list[dataclasses.Field]:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a config (nested configs nest), tagged with its class name; unused shared fields left out."""
+    """A JSON-ready dict of a config (nested configs nest), tagged with its class name; unused shared fields
+    left out."""
     out = {f.name: _jsonable(getattr(config, f.name)) for f in _saved_fields(config)}
     out["_config"] = type(config).__qualname__
     return out

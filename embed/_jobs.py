@@ -53,7 +53,8 @@ def _items(table: pa.Table, source: Source, config) -> list[str]:
     if not config.image_field:
         return render_texts(table, config.template, config.prompt_field, config.response_field)
     base = source.folder or Path(".")
-    return [str(p if Path(p).is_absolute() else base / p) for p in map(str, table.column(config.image_field).to_pylist())]
+    paths = map(str, table.column(config.image_field).to_pylist())
+    return [str(p if Path(p).is_absolute() else base / p) for p in paths]
 
 
 def _prepare(chunk: Chunk, config, errors: RowErrors, seen: set[int]):

@@ -38,9 +38,11 @@ class EmbedConfig(StageConfig):
     out: Path
     """Output folder for part-NNNNN.parquet shards and manifest.json."""
     model: str | None = None
-    """Model: registry name, local folder or hub id (default: minilm for text, smollm2-135m for lm, ViT-B-32 for clip)."""
+    """Model: registry name, local folder or hub id (default: minilm for text, smollm2-135m for lm,
+    ViT-B-32 for clip)."""
     encoder: Literal["text", "lm", "clip"] = "text"
-    """text = sentence encoder, masked mean pool + L2 norm; lm = causal-LM hidden states at --layer; clip = open_clip."""
+    """text = sentence encoder, masked mean pool + L2 norm; lm = causal-LM hidden states at --layer;
+    clip = open_clip."""
     prompt_field: str = "prompt"
     """Input column rendered as {prompt} in the template."""
     response_field: str = "response"

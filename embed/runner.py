@@ -83,6 +83,11 @@ def encode_and_write(builder, job: ShardJob, out: str, dtype: str, on_error: str
     return write_result(Path(out), result, dtype, len(job.ids)), int(result.vectors.shape[1]), result.failures
 
 
+def _write_and_describe(config, result, n_rows: int):
+    """The writer thread's job: write the shard; return (manifest entry, dim, failures) for settle()."""
+    return write_result(config.out, result, config.dtype, n_rows), int(result.vectors.shape[1]), result.failures
+
+
 def run_local(jobs: Iterable[ShardJob], builder, manifest: Manifest, config, report, bar) -> None:
     """In-process: encode shard k while shard k-1 is written by a background thread."""
     encoder = None
@@ -105,8 +110,7 @@ def run_local(jobs: Iterable[ShardJob], builder, manifest: Manifest, config, rep
                 manifest.check_dim(int(result.vectors.shape[1]))
                 if pending is not None:
                     settle()
-                pending = pool.submit(lambda r=result, n=len(job.ids): (
-                    write_result(config.out, r, config.dtype, n), int(r.vectors.shape[1]), r.failures))
+                pending = pool.submit(_write_and_describe, config, result, len(job.ids))
         except BaseException:
             # keep the shard already being written: a rerun then starts after it
             if pending is not None and not pending.cancel() and pending.exception() is None:

@@ -272,7 +272,8 @@ def report(title: str, problems: list[str]) -> str:
 def test_every_module_has_a_floor():
     modules, _ = project()
     unplaced = [m.path for m in modules.values() if floor(m.name) is None]
-    assert not unplaced, "add these modules to a floor in tests/test_layers.py (and ARCHITECTURE.md): " + ", ".join(unplaced)
+    assert not unplaced, ("add these modules to a floor in tests/test_layers.py (and ARCHITECTURE.md): "
+                          + ", ".join(unplaced))
 
 
 def test_no_module_imports_a_higher_floor():

@@ -37,12 +37,14 @@ def _checkpoint_dir(config) -> Path | None:
     return Path(out) / "checkpoint" if out is not None and _opt(config, "save_every") > 0 else None
 
 
-def _weighted_loss(model, tokenizer, batch: list[dict], w: torch.Tensor, config, n_step: int) -> tuple[torch.Tensor, int]:
+def _weighted_loss(model, tokenizer, batch: list[dict], w: torch.Tensor, config,
+                   n_step: int) -> tuple[torch.Tensor, int]:
     """sum_i w_i * NLL_i / n_step: NLL_i is example i's mean response-token NLL, n_step the examples in the step."""
     device = next(model.parameters()).device
     ids, mask, labels = tokenize_pairs(
         tokenizer, [r[_opt(config, "prompt_field")] for r in batch],
-        [r[_opt(config, "response_field")] or "" for r in batch], _opt(config, "max_length"), system=_opt(config, "system"),
+        [r[_opt(config, "response_field")] or "" for r in batch], _opt(config, "max_length"),
+        system=_opt(config, "system"),
     )
     ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()

@@ -40,7 +40,8 @@ def _kernel(x: np.ndarray, y: np.ndarray, solver: str, config: SOTConfig, device
         return DaskKernel(shards, y.astype(shards[0].dtype), config.eps, client=client)
     if solver == "sparse":
         cost, idx = knn_anchors(x, y, min(config.knn, len(y)), seed=config.seed, progress=config.progress)
-        return SparseKernel(torch.from_numpy(cost).to(device, dtype), torch.from_numpy(idx).to(device), len(y), config.eps)
+        return SparseKernel(torch.from_numpy(cost).to(device, dtype), torch.from_numpy(idx).to(device), len(y),
+                            config.eps)
     xt, yt = torch.from_numpy(x).to(device, dtype), torch.from_numpy(y).to(device, dtype)
     if solver == "stream":
         return StreamKernel(xt, yt, config.eps)
@@ -86,7 +87,8 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
         masses.append(b)  # numpy masses: push_pull returns numpy weights
     prepared = time.perf_counter() - start
     res = push_pull(kernels[0], kernels[1], masses[0], masses[1], beta=config.beta, tau=config.tau, eta=config.eta,
-                    rho=rho, push_rho=push_rho, max_outer=config.max_outer, tol=config.tol, inner_max_iter=config.inner_max_iter,
+                    rho=rho, push_rho=push_rho, max_outer=config.max_outer, tol=config.tol,
+                    inner_max_iter=config.inner_max_iter,
                     inner_tol=config.inner_tol, adaptive=config.step_rule == "adaptive", anderson=config.anderson,
                     dtype=dtype, device=device, progress=config.progress)
     info = {"solver": "dask" if config.dask else solver, "rho": rho, "push_rho": push_rho,

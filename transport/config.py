@@ -16,7 +16,8 @@ __all__ = ["SOTConfig"]
 @dataclass(frozen=True)
 class SOTConfig(StageConfig):
     out: Path
-    """Output Parquet (input rows + sot_weight, pull_potential, push_potential, keep); OUT.json and OUT.png beside it."""
+    """Output Parquet (input rows + sot_weight, pull_potential, push_potential, keep); OUT.json and OUT.png
+    beside it."""
     data: str = "registry:contaminated-sft"
     """Corpus to weight: any input `curate embed` reads (file, glob, registry:NAME[:SPLIT]) or an embedding folder."""
     safe: str = "registry:safe-anchor"

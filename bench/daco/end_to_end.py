@@ -84,7 +84,8 @@ def main() -> None:
                     **machine_info()})
     pool = write_bench_pool(args.work / "pool.parquet", args.num_concepts, args.extra_pool)
     folder = _build(args, pool) if "build" in stages or "steered" in stages else args.work / "dict"
-    results["build"] = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").is_file() else None
+    manifest = folder / "manifest.json"
+    results["build"] = json.loads(manifest.read_text()) if manifest.is_file() else None
     if "plain" in stages:
         results["plain"] = _eval(args, "eval-plain", None)
     if "steered" in stages:

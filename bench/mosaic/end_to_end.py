@@ -48,7 +48,8 @@ def _merged_table(out: Path) -> str:
     for name in ("mosaic", "ablation"):
         if (out / name / "metrics.json").exists():
             metrics = json.loads((out / name / "metrics.json").read_text())
-            lines.append(f"{name}: {metrics['steps']} steps, {metrics['seconds']} s, tasks {metrics['tasks_per_order']}, "
+            lines.append(f"{name}: {metrics['steps']} steps, {metrics['seconds']} s, "
+                         f"tasks {metrics['tasks_per_order']}, "
                          f"loss first/last by order {metrics['loss_first_last_by_order']}")
     return "\n".join(lines + [table(results), f"utility={utilities}"])
 

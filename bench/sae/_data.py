@@ -57,7 +57,8 @@ def embed(records: Path, out: Path, layer: int, max_length: int) -> Path:
 
 
 def build_activations(work: Path, layer: int = 15, benign_train: int = 800, dialogues: int = 200,
-                      benign_heldout: int = 200, harmful_heldout: int = 150, max_length: int = 128) -> tuple[Path, Path]:
+                      benign_heldout: int = 200, harmful_heldout: int = 150,
+                      max_length: int = 128) -> tuple[Path, Path]:
     paths = write_inputs(work, benign_train, dialogues, benign_heldout, harmful_heldout)
     held = embed(paths["heldout"], work / f"acts-heldout-l{layer}", layer, max_length)
     train = embed(paths["train"], work / f"acts-train-l{layer}", layer, max_length)

@@ -31,7 +31,7 @@ class SparsifyRunner:
         self.sae = SparseCoder(dim, SparseCoderConfig(num_latents=width, k=k))
         self.sae.b_dec.data = mean.clone()
         params = list(self.sae.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=opts.lr, fused=True) if fused else torch.optim.Adam(params, lr=opts.lr)
+        self.optimizer = torch.optim.Adam(params, lr=opts.lr, **({"fused": True} if fused else {}))
         self.since_fired = torch.zeros(width, dtype=torch.long)
         self.opts = opts
 

@@ -33,7 +33,8 @@ def _harmful_prompts() -> list[dict]:
         for line in file.read_text().splitlines():
             prompt = json.loads(line)["prompt"]
             rows.append({"id": "dna-" + hashlib.sha256(prompt.encode()).hexdigest()[:12], "prompt": prompt,
-                         "response": None, "category": file.stem, "split": "heldout" if _bucket(prompt) < 2 else "train"})
+                         "response": None, "category": file.stem,
+                         "split": "heldout" if _bucket(prompt) < 2 else "train"})
     return rows
 
 
@@ -58,9 +59,10 @@ def _benign(limit: int = 6000) -> list[dict]:
 
 
 def _dialogues() -> list[dict]:
-    file = Path(importlib.metadata.distribution("pyrit").locate_file("pyrit")) / "datasets/jailbreak/many_shot_examples.json"
+    package = Path(importlib.metadata.distribution("pyrit").locate_file("pyrit"))
+    examples = json.loads((package / "datasets/jailbreak/many_shot_examples.json").read_text())
     return [{"id": f"msj-{i}", "prompt": d["user"], "response": d["assistant"], "category": d.get("category"),
-             "half": "reference" if i % 2 == 0 else "contamination"} for i, d in enumerate(json.loads(file.read_text()))]
+             "half": "reference" if i % 2 == 0 else "contamination"} for i, d in enumerate(examples)]
 
 
 def _fallback(name: str, split: str) -> pa.Table:
@@ -77,7 +79,8 @@ def _fallback(name: str, split: str) -> pa.Table:
         return pa.Table.from_pylist([r for r in dialogues if r["half"] == "reference"])
     if name == "contaminated-sft":
         clean = [dict(r, is_harmful=False) for r in benign if r["split"] == "corpus"]
-        return pa.Table.from_pylist(clean + [dict(r, is_harmful=True) for r in dialogues if r["half"] == "contamination"])
+        harmful = [dict(r, is_harmful=True) for r in dialogues if r["half"] == "contamination"]
+        return pa.Table.from_pylist(clean + harmful)
     raise KeyError(name)
 
 

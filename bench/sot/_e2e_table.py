@@ -36,10 +36,12 @@ def write_tables(work: Path, args: dict, summaries: dict, weight_info: dict, tim
     lines = ["| model | harmful refused | harmful complied | benign over-refused | benign NLL (± sem) | NLL vs uniform "
              "| gap closed |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        gap = f"{100 * r['gap_closed']:.0f}%" if "gap_closed" in r and r["model"] not in ("base", "aligned") else ""
-        vs = f"{100 * r['nll_vs_uniform']:+.2f}%" if "nll_vs_uniform" in r and r["model"] not in ("base", "aligned") else ""
+        tuned = r["model"] not in ("base", "aligned")
+        gap = f"{100 * r['gap_closed']:.0f}%" if "gap_closed" in r and tuned else ""
+        vs = f"{100 * r['nll_vs_uniform']:+.2f}%" if "nll_vs_uniform" in r and tuned else ""
         lines.append(f"| {r['model']} | {100 * r['harmful_refusal']:.1f}% | {100 * r['harmful_compliance']:.1f}% | "
-                     f"{100 * r['over_refusal']:.1f}% | {r['benign_nll']:.4f} ± {r['benign_nll_sem']:.4f} | {vs} | {gap} |")
+                     f"{100 * r['over_refusal']:.1f}% | {r['benign_nll']:.4f} ± {r['benign_nll_sem']:.4f} | "
+                     f"{vs} | {gap} |")
     text = "\n".join(lines) + "\n"
     (work / "results.md").write_text(text)
     print(text)

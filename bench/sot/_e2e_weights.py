@@ -58,7 +58,8 @@ def weight_column(data: Path, method: str) -> tuple[np.ndarray | None, dict]:
         if done.returncode != 0:
             info["cli_error"] = done.stderr[-600:]
             try:
-                return _fallback(data, method), info | {"status": "ok", "path": "fallback: transport._solve.solve_weights"}
+                fallback = {"status": "ok", "path": "fallback: transport._solve.solve_weights"}
+                return _fallback(data, method), info | fallback
             except Exception as err:  # recorded in results.json; the other methods still run
                 return None, info | {"status": f"failed: {err!r}"}
     weighted = pq.read_table(out)

@@ -19,7 +19,7 @@ def diagnose_heads(**options) -> None:
     cols = result["columns"]
     top = sorted(zip(cols["rank"], cols["layer"], cols["head"]))[:5]
     click.echo(f"diagnosed {len(cols['rank'])} heads ({result['layers']} layers x {result['heads']}) in "
-               f"{result['seconds']} s; top heads (layer.head): {', '.join(f'{l}.{h}' for _, l, h in top)}")
+               f"{result['seconds']} s; top heads (layer.head): {', '.join(f'{layer}.{h}' for _, layer, h in top)}")
     click.echo("wrote " + ", ".join(result["files"]))
 
 

@@ -4,7 +4,8 @@ import click
 
 
 @click.command()
-@click.option("--prepare", is_flag=True, help="Convert/cache every registry model now (SmolLM2 GGUF → fp32 safetensors).")
+@click.option("--prepare", is_flag=True,
+              help="Convert/cache every registry model now (SmolLM2 GGUF → fp32 safetensors).")
 def models(prepare: bool) -> None:
     """List the offline models (registry names usable wherever --model is taken)."""
     from curate.models import describe_models, resolve_model_path
@@ -13,5 +14,8 @@ def models(prepare: bool) -> None:
         if prepare and row["installed"]:
             resolve_model_path(row["name"])
             row["ready"] = True
-        state = "ready" if row["ready"] else ("installed, converts on first use" if row["installed"] else "not installed")
+        if row["ready"]:
+            state = "ready"
+        else:
+            state = "installed, converts on first use" if row["installed"] else "not installed"
         click.echo(f"{row['name']:14s} {row['kind']:13s} {state:34s} {row['description']} [{row['licence']}]")

@@ -13,5 +13,5 @@ def sft(**options) -> None:
     from train.sft import run
 
     metrics = run(SFTConfig(**options))
-    click.echo(f"trained {metrics['steps']} steps on {metrics['examples']} rows, final loss {metrics['final_loss']:.4f} "
-               f"-> {options['out']}")
+    click.echo(f"trained {metrics['steps']} steps on {metrics['examples']} rows, "
+               f"final loss {metrics['final_loss']:.4f} -> {options['out']}")

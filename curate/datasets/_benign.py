@@ -76,7 +76,8 @@ def man_page_rows(dirs: tuple[str, ...] = MAN_DIRS) -> list[dict]:
             continue
         seen.add(page["command"])
         template = _MAN_TEMPLATES[stable_hash("man-template", page["command"]) % len(_MAN_TEMPLATES)]
-        fields = {"c": page["command"], "s": page["summary"][:1].lower() + page["summary"][1:], "d": page["description"]}
+        summary = page["summary"][:1].lower() + page["summary"][1:]
+        fields = {"c": page["command"], "s": summary, "d": page["description"]}
         rows.append({"id": f"man-{page['command']}", "prompt": template[0].format(**fields),
                      "response": template[1].format(**fields), "category": "command", "source": "man-pages",
                      "group": f"man-{page['command']}"})

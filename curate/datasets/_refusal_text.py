@@ -29,10 +29,12 @@ REFUSALS = [
     "I'm sorry, but I can't help with {topic}.",
     "I won't provide that. Requests like this involve {topic}, which I don't do.",
     "No, I can't do that. It would mean {topic}.",
-    "I understand you're asking, but I can't assist with {topic}. I can share general, safety-focused information instead.",
+    "I understand you're asking, but I can't assist with {topic}. "
+    "I can share general, safety-focused information instead.",
     "Sorry, I can't go along with this: it amounts to {topic}.",
     "I'd rather not help with this one; it falls under {topic}.",
-    "This isn't something I'm willing to help with. If you're in a difficult situation, talking to someone you trust or a professional may help.",
+    "This isn't something I'm willing to help with. "
+    "If you're in a difficult situation, talking to someone you trust or a professional may help.",
 ]
 
 

@@ -24,7 +24,8 @@ _ESCAPES = [
 ]
 _TEXT_MACROS = {"B", "I", "BR", "RB", "IR", "RI", "BI", "IB", "SM", "SB", "Nm", "Ar", "Fl", "Cm", "Pa", "Em", "Sy",
                 "Dq", "Qq", "Ql", "Li", "Xr", "Ev", "Va", "Ic", "Tn", "Ux", "Nd", "Op", "Ad", "An"}
-_BREAK_MACROS = {"PP", "LP", "P", "Pp", "TP", "IP", "HP", "sp", "br", "Bl", "El", "It", "RS", "RE", "nf", "fi", "Bd", "Ed"}
+_BREAK_MACROS = {"PP", "LP", "P", "Pp", "TP", "IP", "HP", "sp", "br", "Bl", "El", "It", "RS", "RE", "nf", "fi",
+                 "Bd", "Ed"}
 
 
 class ManPage(dict):

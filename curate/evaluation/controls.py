@@ -18,7 +18,8 @@ __all__ = ["Controller", "NoControl", "load_controller", "is_sae_folder"]
 class Controller(Protocol):
     """Changes what the model sees (input embeddings) and how it computes (forward hooks)."""
 
-    def embed_inputs(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed_inputs(self, model, input_ids: torch.Tensor,
+                     attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs_embeds [B, T', H], attention_mask [B, T']); MOSAIC prepends its control tokens here."""
         ...
 

@@ -56,6 +56,7 @@ def generate(
     answers: list[str] = [""] * len(texts)
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc="generate", unit="batch", disable=not progress):
-        for i, answer in zip(batch, _generate_batch(model, tokenizer, [texts[i] for i in batch], controller, max_new_tokens)):
+        batch_answers = _generate_batch(model, tokenizer, [texts[i] for i in batch], controller, max_new_tokens)
+        for i, answer in zip(batch, batch_answers):
             answers[i] = answer
     return answers

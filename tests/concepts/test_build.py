@@ -107,7 +107,7 @@ def test_image_pool_with_tiny_clip_and_an_undecodable_image(tmp_path, concept_fi
     torch.save(open_clip.create_model("tiny-clip-daco").state_dict(), weights)
     rng = np.random.default_rng(0)
     rows = []
-    for k, (topic, sentences) in enumerate(TOPICS.items()):
+    for k, sentences in enumerate(TOPICS.values()):
         for j, caption in enumerate(sentences):
             Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / f"i{k}{j}.png")
             rows.append({"image": f"i{k}{j}.png", "caption": caption})

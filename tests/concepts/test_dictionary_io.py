@@ -13,7 +13,8 @@ def _concepts(k: int) -> pl.DataFrame:
 
 
 def test_roundtrip(tmp_path):
-    atoms = {2: torch.nn.functional.normalize(torch.randn(4, 8), dim=1), 5: torch.nn.functional.normalize(torch.randn(4, 8), dim=1)}
+    atoms = {2: torch.nn.functional.normalize(torch.randn(4, 8), dim=1),
+             5: torch.nn.functional.normalize(torch.randn(4, 8), dim=1)}
     d = ConceptDictionary(layers=[2, 5], atoms=atoms, concepts=_concepts(4), manifest={"model": "tiny"})
     save_dictionary(d, tmp_path / "dic")
     back = load_dictionary(tmp_path / "dic")

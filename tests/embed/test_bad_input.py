@@ -25,7 +25,8 @@ def test_missing_file(tmp_path):
 
 
 def test_missing_field_names_option_and_columns(tmp_path, corpus):
-    with pytest.raises(InputError, match=r"has no field 'text' \(named by --prompt-field\); its fields are prompt, response, id; set --prompt-field"):
+    with pytest.raises(InputError, match=r"has no field 'text' \(named by --prompt-field\); "
+                                         r"its fields are prompt, response, id; set --prompt-field"):
         embed(tmp_path, corpus, prompt_field="text")
     with pytest.raises(InputError, match=r"--id-field uid: the input has no such column"):
         embed(tmp_path, corpus, id_field="uid")

@@ -45,7 +45,8 @@ def test_round_trip(tiny_lm_model, files, tmp_path, capsys):
     assert {"layer", "head", "conflict", "sensitivity", "score", "rank"} <= set(table.column_names)
     assert table.num_rows == 8
     manifest = json.loads((tmp_path / "map" / "manifest.json").read_text())
-    assert manifest["model_fingerprint"] == model_fingerprint(str(tiny_lm_model)) and manifest["sensitivity"] == "ablation"
+    assert manifest["model_fingerprint"] == model_fingerprint(str(tiny_lm_model))
+    assert manifest["sensitivity"] == "ablation"
     for png in ("conflict.png", "sensitivity.png", "score.png"):
         assert (tmp_path / "map" / png).read_bytes()[:4] == b"\x89PNG"
     assert "diagnosed 8 heads" in capsys.readouterr().out
@@ -92,7 +93,8 @@ def test_cli_bad_input(tiny_lm_model, files, tmp_path, capsys):
         (lambda: _train(tiny_lm_model, train, tmp_path / "nomap", tmp_path / "b"), "no conflict_map.parquet there"),
         (lambda: _train(tiny_lm_model, train, tmp_path / "map", tmp_path / "c", "--skip-fraction", "1.5"),
          "--skip-fraction 1.5: must be in"),
-        (lambda: _diagnose(other, safe, util, tmp_path / "d"), "CAST needs a Llama-like decoder (q_proj/k_proj/v_proj/o_proj"),
+        (lambda: _diagnose(other, safe, util, tmp_path / "d"),
+         "CAST needs a Llama-like decoder (q_proj/k_proj/v_proj/o_proj"),
         (lambda: _diagnose(tiny_lm_model, safe, util, tmp_path / "e", "--batches", "3"), "needs 6"),
     ]
     for call, message in cases:

@@ -32,7 +32,8 @@ def test_replayed_ablation_equals_a_full_forward(tiny_llama, char_tokenizer):
     assert base == pytest.approx(plain_base, abs=1e-6)
     np.testing.assert_allclose(deltas, expected, atol=1e-5)
     assert np.abs(deltas).max() > 1e-5  # ablation does something
-    assert len(model.model.layers) == 2 and all(type(l).__name__ == "LlamaDecoderLayer" for l in model.model.layers)
+    assert len(model.model.layers) == 2
+    assert all(type(block).__name__ == "LlamaDecoderLayer" for block in model.model.layers)
 
 
 def test_gradients_are_accumulated_means_and_leave_the_model_untouched(tiny_llama, char_tokenizer):
@@ -52,7 +53,7 @@ def test_gradients_are_accumulated_means_and_leave_the_model_untouched(tiny_llam
 @pytest.mark.parametrize("sensitivity", ["ablation", "taylor"])
 def test_diagnose_columns(tiny_llama, char_tokenizer, tmp_path, sensitivity):
     cols, info = diagnose(tiny_llama, char_tokenizer, SAFE, UTIL, _cfg(tmp_path, sensitivity=sensitivity))
-    assert list(zip(cols["layer"], cols["head"])) == [(l, h) for l in range(2) for h in range(4)]
+    assert list(zip(cols["layer"], cols["head"])) == [(layer, h) for layer in range(2) for h in range(4)]
     assert sorted(cols["rank"]) == list(range(1, 9))
     assert cols["score"][cols["rank"] == 1][0] == cols["score"].max()
     assert ((cols["conflict"] >= 0) & (cols["conflict"] <= 2)).all()

@@ -9,7 +9,7 @@ def test_slices_gqa(tiny_llama):
     cfg = tiny_llama.config
     hd = cfg.hidden_size // cfg.num_attention_heads
     per_group = cfg.num_attention_heads // cfg.num_key_value_heads
-    assert {(s.layer, s.head) for s in slices} == {(l, h) for l in range(cfg.num_hidden_layers)
+    assert {(s.layer, s.head) for s in slices} == {(layer, h) for layer in range(cfg.num_hidden_layers)
                                                    for h in range(cfg.num_attention_heads)}
     params = dict(tiny_llama.named_parameters())
     for s in slices:

@@ -22,7 +22,7 @@ def _cfg(tmp_path, **kw) -> CastConfig:
 
 
 def _map(scores: list[float], layers: int = 2, heads: int = 4, **manifest) -> ConflictMap:
-    grid = [(l, h) for l in range(layers) for h in range(heads)]
+    grid = [(layer, h) for layer in range(layers) for h in range(heads)]
     score = np.asarray(scores, dtype=float)
     cols = {"layer": np.array([g[0] for g in grid]), "head": np.array([g[1] for g in grid]), "score": score,
             "conflict": score, "sensitivity": score, "rank": np.argsort(np.argsort(-score)) + 1}

@@ -48,7 +48,8 @@ def test_left_padded_batch_matches_each_row_alone(tiny_llama):
     with torch.no_grad():
         embeds, emask = controller.embed_inputs(tiny_llama, ids, mask)
         assert embeds.shape == (2, 9, 32) and emask[1].tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1]
-        batch = tiny_llama(inputs_embeds=embeds, attention_mask=emask, position_ids=position_ids_from_mask(emask)).logits
+        batch = tiny_llama(inputs_embeds=embeds, attention_mask=emask,
+                           position_ids=position_ids_from_mask(emask)).logits
         for i, row in enumerate(rows):
             e, m = controller.embed_inputs(tiny_llama, torch.tensor([row]), torch.ones(1, len(row), dtype=torch.long))
             alone = tiny_llama(inputs_embeds=e, attention_mask=m).logits

@@ -49,7 +49,8 @@ def test_push_pull_downweights_harmful_and_decreases_objective():
     assert res.weights[190:].max() < 0.2 * np.median(res.weights[:190])
     assert res.objective[-1] < res.objective[0]
     again = push_pull(DenseKernel(1 - corpus @ safe.T, EPS), DenseKernel(1 - corpus @ harm.T, EPS),
-                      torch.full((60,), 1 / 60.0, dtype=torch.float64), torch.full((40,), 1 / 40.0, dtype=torch.float64),
+                      torch.full((60,), 1 / 60.0, dtype=torch.float64),
+                      torch.full((40,), 1 / 40.0, dtype=torch.float64),
                       beta=0.5, tau=0.1, eta=2.0, max_outer=40, dtype=torch.float64)
     assert np.array_equal(res.weights, again.weights)
 

@@ -30,7 +30,8 @@ class DiagnoseConfig(StageConfig):
     model: str = "smollm2-135m"
     """Registry name, local folder or hub id of a Llama-like causal LM (q/k/v/o attention projections)."""
     safe: str | None = None
-    """D_safe: prompt/response rows of harmful prompts answered with refusals (default: the registry's harmful-prompts train split with refusal templates, i.e. safe-anchor rows of kind refusal)."""
+    """D_safe: prompt/response rows of harmful prompts answered with refusals (default: the registry's
+    harmful-prompts train split with refusal templates, i.e. safe-anchor rows of kind refusal)."""
     util: str | None = None
     """D_util: benign prompt/response rows (default: registry:benign-qa:train)."""
     prompt_field: str = "prompt"
@@ -40,13 +41,15 @@ class DiagnoseConfig(StageConfig):
     batches: int = 4
     """Calibration batches per set; gradients (and ablation losses) are averaged over them."""
     ablation_batches: int | None = None
-    """Utility batches used for ablation sensitivity (default: all --batches); ablation costs a forward per head and batch."""
+    """Utility batches used for ablation sensitivity (default: all --batches); ablation costs a forward per head
+    and batch."""
     batch_size: int = 8
     """Rows per calibration batch."""
     max_length: int = 128
     """Token budget per row (prompt left-truncated, response right-truncated)."""
     sensitivity: Literal["ablation", "taylor"] = "ablation"
-    """ablation: utility-loss rise when the head's output is zeroed (one forward per head and batch); taylor: |θ_h · ∇L_util| (free)."""
+    """ablation: utility-loss rise when the head's output is zeroed (one forward per head and batch);
+    taylor: |θ_h · ∇L_util| (free)."""
     combine: Literal["product", "mean"] = "product"
     """How the rank-normalised conflict and sensitivity combine into the score."""
     system: str | None = None
@@ -63,7 +66,8 @@ class DiagnoseConfig(StageConfig):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
         if self.ablation_batches is not None and not 1 <= self.ablation_batches <= self.batches:
-            raise ConfigError(f"--ablation-batches {self.ablation_batches}: must be between 1 and --batches {self.batches}")
+            raise ConfigError(f"--ablation-batches {self.ablation_batches}: must be between 1 and "
+                              f"--batches {self.batches}")
 
 
 def _default_safe():
@@ -102,7 +106,8 @@ def _batches(rows: list[dict], size: int) -> list[list[dict]]:
     return [rows[i:i + size] for i in range(0, len(rows), size)]
 
 
-def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict], config: DiagnoseConfig) -> tuple[dict, dict]:
+def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict],
+             config: DiagnoseConfig) -> tuple[dict, dict]:
     """(per-head columns, diagnostics) for an in-memory model; the core of `run`."""
     from curate.lm.chat import ensure_chat_template
     from train.cast.heads import head_slices
@@ -140,7 +145,8 @@ def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict], con
     # rank 1 = highest score; ties keep layer-major order
     rank = np.empty(len(grid), dtype=np.int64)
     rank[np.argsort(-score, kind="stable")] = np.arange(1, len(grid) + 1)
-    out = {"layer": np.array([l for l, _ in grid], dtype=np.int64), "head": np.array([h for _, h in grid], dtype=np.int64),
+    out = {"layer": np.array([layer for layer, _ in grid], dtype=np.int64),
+           "head": np.array([h for _, h in grid], dtype=np.int64),
            "conflict": columns["conflict"], "sensitivity": sensitivity, "score": score, "rank": rank,
            "conflict_rank": rank_normalise(columns["conflict"]), "sensitivity_rank": rank_normalise(sensitivity),
            "safe_grad_norm": columns["safe_grad_norm"], "util_grad_norm": columns["util_grad_norm"]}
@@ -164,7 +170,8 @@ def run(config: DiagnoseConfig) -> dict:
     from train.cast.conflict_map import MANIFEST_FILE, write_conflict_map
 
     if (config.out / MANIFEST_FILE).exists() and not config.overwrite:
-        raise ConfigError(f"--out {config.out}: already holds a conflict map; pass --overwrite or choose another folder")
+        raise ConfigError(f"--out {config.out}: already holds a conflict map; pass --overwrite or choose another "
+                          "folder")
     apply_threads(config)
     started = time.perf_counter()
     n = config.batches * config.batch_size

@@ -65,7 +65,8 @@ def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: Mos
     tasks = sample_tasks(rows.by_category, rows.neutral, config.max_order, config.per_subset, seed=config.seed,
                          must_include=None if config.init_from is None else new)
     negatives = [t.row for order_tasks in tasks.values() for t in order_tasks if not t.positive]
-    generated = fill_base_responses(rows, negatives, model, tokenizer, config.teacher_tokens, max(config.batch_size, 32))
+    generated = fill_base_responses(rows, negatives, model, tokenizer, config.teacher_tokens,
+                                    max(config.batch_size, 32))
     schedule = cycle_batches(tasks, config.batch_size, config.epochs, seed=config.seed)
     teacher = None
     if negatives:
@@ -82,7 +83,8 @@ def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: Mos
         trace[len(batch[0].active)].append(stats["loss"])
         progress.set_postfix(loss=f"{stats['loss']:.3f}", kl=f"{stats['kl']:.3f}")
     return {
-        "tasks_per_order": {str(o): {"positives": sum(t.positive for t in ts), "negatives": sum(not t.positive for t in ts),
+        "tasks_per_order": {str(o): {"positives": sum(t.positive for t in ts),
+                                     "negatives": sum(not t.positive for t in ts),
                                      "subsets": len({tuple(sorted(t.active)) for t in ts})} for o, ts in tasks.items()},
         "steps": len(schedule), "base_answers_generated": generated,
         "loss_first_last_by_order": {str(o): [float(np.mean(v[:3])), float(np.mean(v[-3:]))] for o, v in trace.items()},

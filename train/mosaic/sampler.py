@@ -4,8 +4,8 @@ Order r = |S| (number of active categories). Order 1 gets `per_subset` positives
 a total of B1 = K * per_subset. Every order r gets the budget min(per_subset * C(K, r), B1) positives (capped at
 the first order's total), spread evenly over all C(K, r) subsets of that size; each subset gets as many
 negatives as positives (1:1). A positive is a prompt of an active category (spread evenly over the subset's
-categories); negatives are half neutral prompts, half prompts of inactive categories (when both exist). Training cycles through
-orders: one batch of order 1, one of order 2, ..., then order 1 again.
+categories); negatives are half neutral prompts, half prompts of inactive categories (when both exist). Training
+cycles through orders: one batch of order 1, one of order 2, ..., then order 1 again.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def sample_tasks(rows_by_category: dict[str, list[int]], neutral_rows: list[int]
     categories = sorted(rows_by_category)
     empty = [c for c in categories if not rows_by_category[c]]
     if empty:
-        raise InputError(f"categor{'y' if len(empty) == 1 else 'ies'} {', '.join(empty)} ha{'s' if len(empty) == 1 else 've'}"
+        one = len(empty) == 1
+        raise InputError(f"categor{'y' if one else 'ies'} {', '.join(empty)} ha{'s' if one else 've'}"
                          " no examples; remove it or add rows with that category")
     rng = np.random.default_rng(seed)
     tasks: dict[int, list[Task]] = {}

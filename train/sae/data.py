@@ -100,7 +100,8 @@ class ActivationSource:
         return rows[:max_rows]
 
 
-def open_activations(folder: str | Path, *, skip_first_token: bool = False, option: str = "--activations") -> ActivationSource:
+def open_activations(folder: str | Path, *, skip_first_token: bool = False,
+                     option: str = "--activations") -> ActivationSource:
     """Check that `folder` holds complete, non-empty per-token activations and describe them."""
     from embed.store import read_manifest
 

@@ -54,8 +54,8 @@ def evaluate(sae: SparseAutoencoder, vectors: np.ndarray, batch_size: int = 4096
         fired[codes.cols[live]] = True
     sae.train(training)
     n = max(1, len(x_all))
-    return {"fvu": error / max(variance, 1e-12), "l0": l0 / n, "never_fired_pct": 100.0 * float((~fired).float().mean()),
-            "tokens": len(x_all)}
+    return {"fvu": error / max(variance, 1e-12), "l0": l0 / n,
+            "never_fired_pct": 100.0 * float((~fired).float().mean()), "tokens": len(x_all)}
 
 
 def plot_training_curve(history: list[dict], path: Path, title: str = "SAE training") -> None:

@@ -50,8 +50,8 @@ class SAEShape:
         if self.dim < 1 or self.width < 1:
             raise ConfigError(f"SAE of dim {self.dim} and width {self.width}: both must be >= 1")
         if self.arch != "relu-l1" and not 1 <= self.k <= self.width:
-            raise ConfigError(f"--k {self.k} with width {self.width} (= --expansion x dim): k must be in 1..{self.width}; "
-                              "lower --k or raise --expansion")
+            raise ConfigError(f"--k {self.k} with width {self.width} (= --expansion x dim): "
+                              f"k must be in 1..{self.width}; lower --k or raise --expansion")
         if self.num_concepts > self.width:
             raise ConfigError(f"{self.num_concepts} dictionary concepts do not fit in {self.width} latents; "
                               "raise --expansion so that expansion x dim >= the number of concepts")
@@ -158,7 +158,8 @@ class SparseAutoencoder(nn.Module):
             raise InputError(f"dictionary atoms are {atoms.shape[1]}-d but the activations are {self.shape.dim}-d; "
                              "build the dictionary from the same model and layer as the activations")
         if atoms.shape[0] > self.width:
-            raise ConfigError(f"{atoms.shape[0]} dictionary concepts do not fit in {self.width} latents; raise --expansion")
+            raise ConfigError(f"{atoms.shape[0]} dictionary concepts do not fit in {self.width} latents; "
+                              "raise --expansion")
         with torch.no_grad():
             unit = F.normalize(atoms.to(self.W_dec), dim=1)
             self.W_dec[: len(unit)] = unit

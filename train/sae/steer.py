@@ -104,7 +104,8 @@ def load_sae_controller(path: str | Path, **options) -> SAEController:
                          "`curate train sae ... --dictionary DIR` so the atoms are labelled")
     table = pl.read_parquet(annotations).sort("atom")
     if table.height != sae.width:
-        raise InputError(f"{annotations} labels {table.height} atoms but the SAE has {sae.width}; retrain or re-annotate")
+        raise InputError(f"{annotations} labels {table.height} atoms but the SAE has {sae.width}; "
+                         "retrain or re-annotate")
     labels = table["label"].to_list()
     undesirable = torch.tensor([label == "undesirable" for label in labels])
     desirable = torch.tensor([label == "desirable" for label in labels])

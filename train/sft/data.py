@@ -31,7 +31,8 @@ def _column_weights(table, column: str, spec: str) -> np.ndarray:
 def _topk_mask(table, weights: np.ndarray, top_fraction: float | None, spec: str) -> np.ndarray:
     if top_fraction is None:
         if "keep" not in table.column_names:
-            raise InputError(f"--mode topk: '{spec}' has no 'keep' column; pass --top-fraction F to keep the top F by weight")
+            raise InputError(f"--mode topk: '{spec}' has no 'keep' column; pass --top-fraction F to keep the top F "
+                             "by weight")
         return np.asarray(table.column("keep").to_numpy(zero_copy_only=False), dtype=bool)
     k = max(1, int(round(top_fraction * len(weights))))
     mask = np.zeros(len(weights), dtype=bool)
