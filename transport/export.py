@@ -14,6 +14,7 @@ from curate.config import StageConfig, save_config
 from curate.device import apply_threads
 from curate.errors import ConfigError, InputError
 from curate.io import atomic_folder, atomic_write_bytes, check_output, read_table, write_parquet
+from transport.schema import apply_schema
 
 __all__ = ["ExportConfig", "export", "export_format", "select_rows", "weighted_sampler", "EXPORT_MARKER"]
 
@@ -36,6 +37,11 @@ class ExportConfig(StageConfig):
     """weights: every row with its sot_weight; topk: rows with keep = true; resample: a seeded multinomial sample."""
     n: int | None = None
     """Rows drawn by --mode resample (default: as many as the input has)."""
+    schema: Literal["plain", "trl", "trl-messages"] = "plain"
+    """plain: the input's columns; trl: prompt/completion as TRL's SFTTrainer reads them; trl-messages: one `messages`
+    column of user/assistant turns. The TRL layouts keep only id, the text and (--mode weights) sot_weight."""
+    keep_columns: bool = False
+    """With --schema trl or trl-messages, keep the label and diagnostic columns too (is_harmful, kind, potentials)."""
 
     unused_fields = ("device",)  # selects rows on the CPU
     field_help = {"seed": "Seed of the resample draw.", "overwrite": "Replace an existing output."}
@@ -47,6 +53,8 @@ class ExportConfig(StageConfig):
             raise ConfigError(f"--n is only used with --mode resample (got --mode {self.mode})")
         if self.n is not None and self.n < 1:
             raise ConfigError(f"--n must be ≥ 1 (got {self.n})")
+        if self.keep_columns and self.schema == "plain":
+            raise ConfigError("--keep-columns needs --schema trl or trl-messages (--schema plain keeps every column)")
 
 
 def export_format(out: Path, given: str | None) -> str:
@@ -165,6 +173,7 @@ def export(config: ExportConfig) -> dict:
     apply_threads(config)
     table = _read(config.input)
     selected = select_rows(table, config.mode, config.n, config.seed)
+    selected = apply_schema(selected, config.schema, config.mode, config.keep_columns, str(config.input))
     _write(selected, out, config.format)
     summary = {"rows_in": table.num_rows, "rows_out": selected.num_rows, "out": str(out)}
     meta = out.with_name(out.name + ".export.json") if config.format == "hf" else out.with_suffix(".export.json")
