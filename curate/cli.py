@@ -20,6 +20,7 @@ COMMANDS = {
     "sot-weight": "curate.commands.sot:sot_weight",
     "export": "curate.commands.export:export",
     "eval": "curate.commands.eval:eval_command",
+    "judge": "curate.commands.judge:judge",
     "generate": "curate.commands.generate:generate",
     "train": "curate.commands.train:train",
     "build-dictionary": "curate.commands.dictionary:build_dictionary",

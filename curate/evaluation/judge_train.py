@@ -62,6 +62,7 @@ def load_labels(spec: str = OWN_LABELS, split: str | None = None) -> LabelSet:
     """Labelled answers of `spec` (columns prompt, response, verdict; optional prompt_id, split): one split or all."""
     table = _open(spec)
     require_columns(table, ["prompt", "response", "verdict"] + (["split"] if split else []), spec)
+    check_verdicts(table.column("verdict").to_pylist(), spec)  # every row, whichever split is asked for
     if split is not None:
         keep = np.asarray([s == split for s in table.column("split").to_pylist()])
         if not keep.any():

@@ -44,7 +44,7 @@ def rows_and_weights(table, config, spec: str) -> tuple[list[dict], np.ndarray]:
     """(rows, weights) to train on. Zero-weight rows are dropped: they could not change the model anyway."""
     fields = [config.prompt_field, config.response_field]
     rows = table.select(fields).to_pylist()
-    if config.mode == "weight" and config.weight_column is None:
+    if config.mode == "weights" and config.weight_column is None:
         return rows, np.ones(len(rows))
     weights = _column_weights(table, config.weight_column or "sot_weight", spec)
     if config.mode == "topk":
