@@ -192,8 +192,10 @@ def run(config: BuildConfig) -> dict:
     from concepts.retrieve import retrieve
     from concepts.vocab import load_vocabulary
     from curate.device import apply_threads
+    from curate.io import check_output
     from curate.models import model_fingerprint, resolve_model_path
 
+    check_output(config.out, "folder", inputs=(config.concepts, config.pool, config.labels))
     apply_threads(config)
     timer = _Timer()
     num_layers = int(AutoConfig.from_pretrained(resolve_model_path(config.model)).num_hidden_layers)

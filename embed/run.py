@@ -62,10 +62,12 @@ def run(config: EmbedConfig, builder=None) -> EmbeddingSet:
     `builder` makes the encoder (default: `EncoderBuilder(config)`); tests pass a fake one.
     """
     from curate.device import apply_threads
+    from curate.io import check_output
     from embed._jobs import iter_shard_jobs
     from embed.encoders import EncoderBuilder
     from embed.runner import run_dask, run_local
 
+    check_output(config.out, "folder", inputs=config.inputs)
     apply_threads(config)
     started = time.perf_counter()
     sources = [s for spec in config.inputs for s in expand_inputs(spec)]

@@ -9,6 +9,7 @@ import numpy as np
 
 from curate.config import save_config
 from curate.errors import ConfigError, InputError
+from curate.io import check_output
 from transport._features import Features, load_features
 from transport._report import keep_mask, quality, write_parquet, write_png
 from transport._solve import solve_weights
@@ -51,6 +52,7 @@ def run(config: SOTConfig) -> dict:
     out = Path(config.out)
     if out.exists() and not config.overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    check_output(out, "file", inputs=(config.data, config.safe, config.harmful))
     apply_threads(config)
     timings, start = {}, time.perf_counter()
     corpus, safe, harmful = (load_features(s, config) for s in (config.data, config.safe, config.harmful))

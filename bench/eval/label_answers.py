@@ -118,7 +118,8 @@ def main(argv=None) -> None:
         controller = DirectionController(direction, args.layer, alpha=alpha)
         add(f"actadd-{alpha:g}", "smollm2-135m",
             _answer(model, tokenizer, texts, args.max_new_tokens, controller=controller),
-            {**common, "layer": args.layer, "alpha": alpha, "direction": "harmful-prompts:train - benign-qa:train, 64+64"})
+            {**common, "layer": args.layer, "alpha": alpha,
+             "direction": "harmful-prompts:train - benign-qa:train, 64+64"})
     if args.aligned and "aligned" in methods:
         tokenizer, model = load_causal_lm(str(args.aligned))
         model.eval()

@@ -16,7 +16,7 @@ import numpy as np
 from curate.errors import ConfigError, InputError
 from curate.evaluation.metrics import RATES, nll_summary, rate_flags, rate_label
 from curate.evaluation.stats import mcnemar, paired_bootstrap, rate
-from curate.io import atomic_write_text
+from curate.io import atomic_write_text, check_output
 
 __all__ = ["CompareConfig", "EvalOutput", "load_eval_output", "compare", "format_comparison", "run"]
 
@@ -181,6 +181,7 @@ def format_comparison(result: dict) -> str:
 
 def run(config: CompareConfig) -> dict:
     """Compare two eval folders; writes the result to config.out as JSON when set."""
+    check_output(config.out, "file", inputs=(config.a, config.b))
     result = compare(load_eval_output(config.a, "A"), load_eval_output(config.b, "B"), config.n_boot, config.seed)
     if config.out is not None:
         atomic_write_text(config.out, json.dumps(result, indent=2) + "\n")

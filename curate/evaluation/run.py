@@ -14,7 +14,7 @@ from curate.errors import ConfigError
 from curate.evaluation.config import EvalConfig
 from curate.evaluation.metrics import nll_summary, set_summary
 from curate.evaluation.report import write_report
-from curate.io import atomic_write_text, require_columns, write_parquet
+from curate.io import atomic_write_text, check_output, require_columns, write_parquet
 from curate.lm.chat import ensure_chat_template
 from embed import open_input
 
@@ -84,6 +84,7 @@ def run(config: EvalConfig) -> dict:
 
     if (config.out / "summary.json").exists() and not config.overwrite:
         raise ConfigError(f"--out {config.out}: already holds results; pass --overwrite or choose another folder")
+    check_output(config.out, "folder", inputs=(config.prompts, config.benign_prompts, config.nll_data, config.controls, config.steer))
     started = time.perf_counter()
     inputs = {kind: load_rows(spec, config) for kind, spec in (("harmful", config.prompts), ("benign", config.benign_prompts)) if spec}
     nll_rows = load_rows(config.nll_data, config, needs_response=True) if config.nll_data else None

@@ -109,6 +109,7 @@ def run(config: CastConfig) -> dict:
     import torch
 
     from curate.config import save_config
+    from curate.io import check_output
     from curate.lm.chat import ensure_chat_template
     from curate.models import model_fingerprint
     from train.cast.conflict_map import load_conflict_map, select_heads
@@ -116,6 +117,7 @@ def run(config: CastConfig) -> dict:
     from train.sft.run import load_training_inputs, refuse_finished_run, save_trained
 
     refuse_finished_run(config)
+    check_output(config.out, "folder", inputs=(config.data, config.conflict_map))
     cmap = load_conflict_map(config.conflict_map)
     inputs = load_training_inputs(config)
     model, tokenizer = inputs.model, inputs.tokenizer

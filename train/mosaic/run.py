@@ -78,7 +78,7 @@ def run(config: MosaicConfig) -> dict:
 
     from curate.config import save_config
     from curate.device import apply_threads, resolve_device
-    from curate.io import atomic_write_text
+    from curate.io import atomic_write_text, check_output
     from curate.lm.chat import ensure_chat_template
     from curate.models import load_causal_lm
     from train.mosaic.data import load_rows
@@ -87,6 +87,7 @@ def run(config: MosaicConfig) -> dict:
     out = Path(config.out)
     if (out / "metrics.json").exists() and not config.overwrite:
         raise ConfigError(f"--out {out}: already holds trained controls; pass --overwrite or choose another folder")
+    check_output(out, "folder", inputs=(config.data, config.init_from))
     rows = load_rows(config)
     apply_threads(config)
     device = resolve_device(config.device)

@@ -197,9 +197,11 @@ def _write_outputs(config: SAEConfig, sae, dictionary, history: list[dict], summ
 def run(config: SAEConfig) -> dict:
     """Train, annotate and save the SAE; returns the summary also written to metrics.json."""
     from curate.device import apply_threads, resolve_device
+    from curate.io import check_output
     from train.sae.data import open_activations
     from train.sae.fit import CHECKPOINT_NAME, fit
 
+    check_output(config.out, "folder", inputs=(config.activations, config.dictionary, config.eval_activations))
     _check_out(config)
     apply_threads(config)
     source = open_activations(config.activations, skip_first_token=config.skip_first_token)

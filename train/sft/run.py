@@ -14,7 +14,7 @@ import torch
 from curate.config import save_config
 from curate.device import apply_threads, resolve_device
 from curate.errors import ConfigError, require
-from curate.io import atomic_write_text, require_columns
+from curate.io import atomic_write_text, check_output, require_columns
 from curate.lm.chat import ensure_chat_template
 from curate.lm.layers import decoder_layers
 from curate.models import load_causal_lm
@@ -99,6 +99,7 @@ def save_trained(out: Path, model, tokenizer, metrics: dict) -> dict:
 def run(config) -> dict:
     """Fine-tune `config.model` on `config.data`; the output folder loads with from_pretrained / --model."""
     refuse_finished_run(config)
+    check_output(config.out, "folder", inputs=(config.data,))
     inputs = load_training_inputs(config)
     tokenizer, model = inputs.tokenizer, inputs.model
     ensure_chat_template(tokenizer, config.template, config.model)
