@@ -28,6 +28,7 @@ demo: $(STAMP)
 	$(BIN)/curate sot-weight --out runs/demo/weighted.parquet
 
 test: $(STAMP)
+	$(BIN)/ruff check curate embed transport concepts train tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

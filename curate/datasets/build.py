@@ -49,8 +49,9 @@ def run(config: DatasetBuildConfig) -> Path:
     from curate.config import config_to_dict
     from curate.datasets._store import load_dataset_table
     from curate.device import apply_threads
-    from curate.io import atomic_write_text, write_parquet
+    from curate.io import atomic_write_text, check_output, write_parquet
 
+    check_output(config.out, "file")
     apply_threads(config)
     table = load_dataset_table(config.name, config.split)
     write_parquet(table, config.out)

@@ -166,12 +166,14 @@ def run(config: DiagnoseConfig) -> dict:
 
     from curate.config import config_to_dict
     from curate.device import apply_threads, resolve_device
+    from curate.io import check_output
     from curate.models import load_causal_lm, model_fingerprint
     from train.cast.conflict_map import MANIFEST_FILE, write_conflict_map
 
     if (config.out / MANIFEST_FILE).exists() and not config.overwrite:
         raise ConfigError(f"--out {config.out}: already holds a conflict map; pass --overwrite or choose another "
                           "folder")
+    check_output(config.out, "folder", inputs=(config.safe, config.util))
     apply_threads(config)
     started = time.perf_counter()
     n = config.batches * config.batch_size
