@@ -84,7 +84,8 @@ def run(config: EvalConfig) -> dict:
 
     if (config.out / "summary.json").exists() and not config.overwrite:
         raise ConfigError(f"--out {config.out}: already holds results; pass --overwrite or choose another folder")
-    check_output(config.out, "folder", inputs=(config.prompts, config.benign_prompts, config.nll_data, config.controls, config.steer))
+    check_output(config.out, "folder", inputs=(config.prompts, config.benign_prompts, config.nll_data, config.controls,
+                                                config.steer))
     started = time.perf_counter()
     inputs = {kind: load_rows(spec, config) for kind, spec in (("harmful", config.prompts), ("benign", config.benign_prompts)) if spec}
     nll_rows = load_rows(config.nll_data, config, needs_response=True) if config.nll_data else None

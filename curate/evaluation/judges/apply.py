@@ -71,11 +71,12 @@ def run(config: JudgeConfig) -> dict:
 
     from curate.device import apply_threads
     from curate.evaluation.judges.artefact import default_judge, load_judge
-    from curate.io import write_parquet
+    from curate.io import check_output, write_parquet
 
     out = Path(config.out)
     if out.exists() and not config.overwrite:
         raise ConfigError(f"--out {out}: already exists; pass --overwrite or choose another file")
+    check_output(out, "file", inputs=(config.input,))
     table, prompts, responses = _read(config)
     apply_threads(config)
     judge = load_judge(config.judge) if config.judge else default_judge()
