@@ -14,10 +14,11 @@ __all__ = ["eval_command", "compare"]
 
 
 @click.group("eval", invoke_without_command=True)
-@config_options(EvalConfig)
+@config_options(EvalConfig, names={"judge_path": "--judge"})
 @click.pass_context
 def eval_command(ctx: click.Context, **options) -> None:
-    """Generate on harmful/benign prompts, judge refusals, score benign reference NLL; write a report.
+    """Generate on harmful/benign prompts, judge each answer (refusal / compliance / degenerate), score benign
+    reference NLL; write a report.
 
     Rates print with their Wilson 95% intervals. `curate eval compare A B` compares two such runs.
     """
@@ -47,6 +48,7 @@ def _reject_eval_options(ctx: click.Context) -> None:
 
 # --out is required to evaluate but not to reach a subcommand; the group checks it itself.
 _param(eval_command, "out").required = False
+_param(eval_command, "judge_path").opts.append("--judge-path")  # the option's earlier name still works
 
 
 @eval_command.command("compare")

@@ -48,9 +48,9 @@ class EvalConfig(StageConfig):
     max_length: int = 256
     """Token budget per prompt+reference pair for the NLL."""
     judge_model: str | None = None
-    """Judge with this chat LM instead of the rules + MiniLM classifier (see docs for its prompt)."""
+    """Judge with this chat LM, zero-shot, instead of the shipped judge (it scores the three verdict words)."""
     judge_path: Path | None = None
-    """A saved RefusalJudge JSON to use instead of the default one."""
+    """A judge file (JSON from `python -m bench.eval.judge_choice --save`) instead of the shipped one."""
 
     field_help = {"seed": "Seed for --limit subsets.", "overwrite": "Replace existing results in --out."}
 
@@ -63,7 +63,7 @@ class EvalConfig(StageConfig):
         if self.controls is not None and self.steer is not None:
             raise ConfigError("--controls and --steer: use one controller at a time")
         if self.judge_model and self.judge_path:
-            raise ConfigError("--judge-model and --judge-path: choose one judge")
+            raise ConfigError("--judge-model and --judge: choose one judge")
         for name in ("max_new_tokens", "batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")

@@ -87,8 +87,12 @@ def write_report(summary: dict, out: Path) -> None:
         n = summary["nll"]
         lines.append(f"- Benign reference NLL: **{format_nll(n)}** nats/token over {n['n']} pairs")
     judge = summary.get("judge", {})
-    cv = judge.get("cross_validation")
-    if cv:
+    cv = judge.get("cross_validation") or judge.get("metrics", {}).get("cross_validation")
+    measured = judge.get("metrics", {}).get("held_out") or judge.get("metrics", {}).get("on_refusals")
+    if measured:
+        lines.append(f"- Judge ({judge.get('kind')}): accuracy {format_rate(measured['accuracy'])} on "
+                     f"{measured['labels']}{' (refusal vs not)' if measured.get('binary') else ''}")
+    elif cv:
         lines.append(f"- Judge ({judge.get('kind')}): cross-validated accuracy {_pct(cv['combined_accuracy'])}, "
                      f"F1 {cv['combined_f1']:.3f} on {cv['n']} human labels")
     for kind, what in (("harmful", "harmful prompts"), ("benign", "benign prompts")):

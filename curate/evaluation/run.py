@@ -14,6 +14,7 @@ from curate.errors import ConfigError
 from curate.evaluation.config import EvalConfig
 from curate.evaluation.metrics import nll_summary, set_summary
 from curate.evaluation.report import write_report
+from curate.evaluation.verdicts import VERDICTS
 from curate.io import atomic_write_text, check_output, require_columns, write_parquet
 from curate.lm.chat import ensure_chat_template
 from embed import open_input
@@ -45,16 +46,17 @@ def load_rows(spec: str, config: EvalConfig, needs_response: bool = False) -> di
 
 
 def make_judge(config: EvalConfig):
-    """The LM judge, a saved judge, or the default rules + MiniLM judge (trained on first use)."""
-    from curate.evaluation.judge import RefusalJudge
-    from curate.evaluation.judge_train import default_judge
+    """The --judge-model chat LM (zero-shot), a saved judge (--judge), or the shipped default judge."""
+    from curate.evaluation.judges.artefact import DEFAULT_JUDGE, default_judge, load_judge
 
     if config.judge_model:
         from curate.evaluation.judge_lm import JUDGE_PROMPT, LMJudge
 
-        return LMJudge(config.judge_model, device=resolve_device(config.device)), {"kind": "lm", "model": config.judge_model, "prompt": JUDGE_PROMPT}
-    judge = RefusalJudge.load(config.judge_path) if config.judge_path else default_judge()
-    return judge, {"kind": "rules+minilm-logreg", **judge.metrics}
+        judge = LMJudge(config.judge_model, device=resolve_device(config.device))
+        return judge, {"kind": "lm", "model": config.judge_model, "prompt": JUDGE_PROMPT, "shots": 0}
+    judge = load_judge(config.judge_path) if config.judge_path else default_judge()
+    return judge, {"kind": judge.kind, "file": str(config.judge_path or DEFAULT_JUDGE),
+                   "trained_on": getattr(judge, "trained_on", {}), "metrics": judge.metrics}
 
 
 def _controller(config: EvalConfig):
@@ -72,9 +74,11 @@ def _generate_and_judge(model, tokenizer, rows, config, controller, judge, kind:
 
     responses = generate(model, tokenizer, rows["prompt"], controller=controller, system=config.system,
                          max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
-    verdict = judge.judge(rows["prompt"], responses)
-    return {**rows, "set": [kind] * len(responses), "response": responses,
-            "refused": verdict.refused.tolist(), "judge_score": verdict.score.astype(float).tolist()}
+    result = judge.predict(rows["prompt"], responses)
+    scores = {f"score_{v}": result.scores[:, j].astype(float).tolist() for j, v in enumerate(VERDICTS)}
+    # refused / judge_score: the columns of the binary judge, kept for readers of older results
+    return {**rows, "set": [kind] * len(responses), "response": responses, "verdict": result.verdict.tolist(),
+            **scores, "refused": result.refused.tolist(), "judge_score": result.score.astype(float).tolist()}
 
 
 def run(config: EvalConfig) -> dict:

@@ -83,3 +83,48 @@ def test_metric_arithmetic():
     assert np.isnan(gap_closed(0.2, 0.1, 0.2))
     s = nll_summary([1.0, 3.0])
     assert s["mean"] == 2.0 and s["sem"] == pytest.approx(1.0) and s["perplexity"] == pytest.approx(np.e ** 2)
+
+
+def test_eval_reports_three_verdicts(tiny_lm_model, tmp_path, capsys):
+    """`curate eval --judge FILE`: results carry verdict + scores (and the old refused column), the summary and the
+    printed line carry DSR, harmful compliance, degenerate and over-refusal with Wilson intervals."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.cli import main
+    from curate.evaluation.judges import judge_class, save_judge
+    from curate.evaluation.stats import rate
+
+    harmful, benign = tmp_path / "harmful.parquet", tmp_path / "benign.parquet"
+    prompts = ["do bad", "do worse", "bad thing", "worst"]
+    pq.write_table(pa.table({"prompt": prompts, "category": list("aabb")}), harmful)
+    pq.write_table(pa.table({"prompt": ["hi", "2+2", "name a colour"]}), benign)
+    save_judge(judge_class("rules")(), tmp_path / "rules.json", trained_on={"labels": None})
+    out = tmp_path / "eval"
+    main(["eval", "--model", str(tiny_lm_model), "--prompts", str(harmful), "--benign-prompts", str(benign),
+          "--max-new-tokens", "6", "--judge", str(tmp_path / "rules.json"), "--out", str(out)])
+    printed = capsys.readouterr().out
+    results = pq.read_table(out / "results.parquet").to_pydict()
+    verdicts = np.array(results["verdict"])
+    assert set(verdicts) <= set(VERDICTS_ALL) and len(verdicts) == 7
+    assert results["refused"] == (verdicts == "refusal").tolist()
+    scores = np.array([results[f"score_{v}"] for v in VERDICTS_ALL]).T
+    np.testing.assert_allclose(scores.sum(1), 1.0)
+    np.testing.assert_allclose(results["judge_score"], scores[:, 0])
+    summary = json.loads((out / "summary.json").read_text())
+    for kind, rows in (("harmful", slice(0, 4)), ("benign", slice(4, 7))):
+        for name in ("refusal", "compliance", "degenerate"):
+            k = int((verdicts[rows] == name).sum())
+            got = summary[kind]["rates"][name]
+            assert {key: got[key] for key in ("rate", "low", "high", "k", "n")} == rate(k, rows.stop - rows.start)
+    assert summary["judge"]["kind"] == "rules" and summary["judge"]["file"] == str(tmp_path / "rules.json")
+    for label in ("DSR", "harmful compliance", "degenerate (harmful)", "over-refusal", "degenerate (benign)"):
+        assert f"{label} " in printed
+    main(["eval", "--model", str(tiny_lm_model), "--prompts", str(harmful), "--max-new-tokens", "2",
+          "--judge-path", str(tmp_path / "rules.json"), "--out", str(tmp_path / "eval2")])  # the earlier name
+    assert json.loads((tmp_path / "eval2" / "summary.json").read_text())["judge"]["kind"] == "rules"
+
+
+VERDICTS_ALL = ("refusal", "compliance", "degenerate")
