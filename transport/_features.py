@@ -5,18 +5,21 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from curate.errors import InputError
+from embed.config import DEFAULT_MODELS, EmbedSettings
 from transport.config import SOTConfig
 
-__all__ = ["Features", "load_features", "TEMPLATES"]
+__all__ = ["Features", "load_features", "embed_settings", "TEMPLATES", "LM_POOLING"]
 
 # feature kind → the texts embedded (pair = two embeddings, concatenated then normalised)
 TEMPLATES = {"joint": ("{prompt}\n{response}",), "response": ("{response}",), "pair": ("{prompt}", "{response}")}
+LM_POOLING = "last"
+"""--encoder lm features: the last token's hidden state at --layer (the paper's features), not a token mean."""
 
 
 @dataclass
@@ -30,9 +33,13 @@ class Features:
 
 
 def _fingerprint(spec: str) -> str:
-    """Registry names hash as their name; files/globs/folders by path, size and modification time."""
+    """Registry names hash as their name and the registry's version key (a rebuilt registry is a new input);
+    files/globs/folders by path, size and modification time."""
     if spec.startswith("registry:"):
-        return spec
+        from curate.datasets import load_dataset_table
+
+        meta = load_dataset_table(spec.split(":")[1]).schema.metadata or {}
+        return f"{spec}@{meta.get(b'safecurate.version', b'').decode()}"
     paths = sorted(glob.glob(spec)) or [spec]
     parts = []
     for p in paths:
@@ -43,12 +50,22 @@ def _fingerprint(spec: str) -> str:
     return "|".join(parts) or spec
 
 
+def embed_settings(config: SOTConfig) -> EmbedSettings:
+    """The embedding settings SOT uses: --encoder lm with the default --model means the model to be fine-tuned
+    (smollm2-135m), not the sentence encoder."""
+    settings = config.embed
+    if settings.encoder == "lm" and settings.model == EmbedSettings.model:
+        return replace(settings, model=DEFAULT_MODELS["lm"])
+    return settings
+
+
 def _cache_folder(spec: str, template: str, config: SOTConfig) -> Path:
     from curate.models import cache_dir, model_fingerprint
 
-    settings = config.embed
+    settings = embed_settings(config)
+    pooling = [LM_POOLING] if settings.encoder == "lm" else []  # text-encoder keys stay as they were
     key = json.dumps([_fingerprint(spec), settings.model, model_fingerprint(settings.model), settings.encoder,
-                      settings.layer, template, config.id_field])
+                      settings.layer, template, config.id_field, *pooling])
     root = config.embeddings_cache or cache_dir() / "embeddings"
     return Path(root) / hashlib.sha256(key.encode()).hexdigest()[:20]
 
@@ -61,9 +78,11 @@ def _embed(spec: str, template: str, config: SOTConfig):
     manifest = folder / "manifest.json"
     if manifest.exists() and all(s.get("complete") for s in json.loads(manifest.read_text()).get("shards", [])):
         return read_embeddings(folder)
-    return embed_run(config.embed.embed_config((spec,), folder, template=template, id_field=config.id_field,
-                                               device=config.device, on_error=config.on_error,
-                                               progress=config.progress))
+    settings = embed_settings(config)
+    pooling = {"pooling": LM_POOLING} if settings.encoder == "lm" else {}
+    return embed_run(settings.embed_config((spec,), folder, template=template, id_field=config.id_field,
+                                           device=config.device, on_error=config.on_error,
+                                           progress=config.progress, **pooling))
 
 
 def _align(table, ids: list[str], emb) -> np.ndarray:

@@ -9,7 +9,13 @@ import torch
 
 from curate.errors import InputError
 from transport._kernels import DenseKernel
-from transport.baselines import heuristic_scores, scores_to_weights, uniform_weights
+from transport.baselines import (
+    DEFAULT_TEMPERATURE,
+    classifier_scores,
+    heuristic_scores,
+    scores_to_weights,
+    uniform_weights,
+)
 from transport.compress import compress_anchors
 from transport.config import SOTConfig
 from transport.cost import cosine_cost
@@ -55,6 +61,21 @@ def _anchors(y: np.ndarray, solver: str, config: SOTConfig) -> tuple[np.ndarray,
     return compress_anchors(y, None, clusters, seed=config.seed)
 
 
+def _baseline(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: SOTConfig):
+    """(weights, pull column, push column, temperature) of a non-OT method. The columns hold the heuristic's
+    distances to the nearest safe / harmful anchor, the classifier's P(harmful) and 1 − P(harmful), or zeros."""
+    n = len(x)
+    if config.method == "uniform":
+        return uniform_weights(n), np.zeros(n), np.zeros(n), None
+    temperature = config.temperature or (config.heuristic_temperature if config.method == "heuristic"
+                                         else DEFAULT_TEMPERATURE["classifier"])
+    if config.method == "heuristic":
+        near_s, near_h = heuristic_scores(x, safe, harmful)
+        return scores_to_weights(near_h - near_s, temperature), 1.0 - near_s, 1.0 - near_h, temperature
+    risk = classifier_scores(x, safe, harmful, seed=config.seed)
+    return scores_to_weights(risk, temperature), risk, 1.0 - risk, temperature
+
+
 def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: SOTConfig,
                   device: torch.device, client=None) -> tuple[PushPullResult, dict]:
     """Weights for unit rows x [n, d] from unit anchors safe [m_s, d], harmful [m_h, d]; plus solver info."""
@@ -62,15 +83,10 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
         if len(y) == 0:
             raise InputError(f"the {name} anchor set is empty; give --{name} a non-empty input")
     n, start = len(x), time.perf_counter()
-    if config.method in ("uniform", "heuristic"):
-        if config.method == "uniform":
-            w = uniform_weights(n)
-            near_s = near_h = np.zeros(n)
-        else:
-            near_s, near_h = heuristic_scores(x, safe, harmful)
-            w = scores_to_weights(near_h - near_s, config.heuristic_temperature)
-        res = PushPullResult(w, 1.0 - near_s, 1.0 - near_h, [], True, 0, seconds=time.perf_counter() - start)
-        return res, {"solver": "none"}
+    if config.method in ("uniform", "heuristic", "classifier"):
+        w, pull, push, temperature = _baseline(x, safe, harmful, config)
+        res = PushPullResult(w, pull, push, [], True, 0, seconds=time.perf_counter() - start)
+        return res, {"solver": "none", "temperature": temperature}
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     use_pull, use_push = config.method in ("sot", "pull-only"), config.method in ("sot", "push-only")
     solver = choose_solver(config, n, max(len(safe), len(harmful)), device)

@@ -31,8 +31,9 @@ class SOTConfig(StageConfig):
     separately, concatenated, normalised. Default chosen by measurement (bench/sot_quality.py)."""
     id_field: str | None = None
     """Column holding stable row ids (default: an `id` column, else a content hash)."""
-    method: Literal["sot", "uniform", "heuristic", "pull-only", "push-only"] = "sot"
-    """Weighting method: SOT push-pull, or a baseline."""
+    method: Literal["sot", "uniform", "heuristic", "classifier", "pull-only", "push-only"] = "sot"
+    """Weighting method: SOT push-pull, or a baseline: uniform; heuristic = nearest safe vs nearest harmful anchor;
+    classifier = logistic regression on safe vs harmful anchor features; pull-only / push-only = one OT side."""
     beta: float = 1.0
     """Push strength: J = OT(w, safe) − beta·OT(w, harmful) + tau·KL(w ‖ uniform)."""
     eps: float = 0.05
@@ -73,7 +74,10 @@ class SOTConfig(StageConfig):
     anchor_clusters: int | None = None
     """Compress each anchor set to this many k-means centroids (masses = cluster sizes); sparse default 2048."""
     heuristic_temperature: float = 0.05
-    """Softmax temperature turning the heuristic baseline's risk score into weights."""
+    """Softmax temperature turning the heuristic baseline's risk score into weights (when --temperature is unset)."""
+    temperature: float | None = None
+    """Softmax temperature of the heuristic and classifier weights n·softmax(−risk/T); default 0.05 for heuristic
+    (--heuristic-temperature) and 0.1 for classifier. Tune it on validation corpora (bench/sot/family.py)."""
     dtype: Literal["float32", "float64"] = "float32"
     """Solver precision."""
     dask: str | None = None
@@ -95,6 +99,7 @@ class SOTConfig(StageConfig):
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
+        self._check_temperature()
         if self.anderson < 0:
             raise ConfigError(f"--anderson must be ≥ 0 (got {self.anderson}); 0 turns the acceleration off")
         if self.tau < 0 or self.beta < 0:
@@ -112,3 +117,12 @@ class SOTConfig(StageConfig):
             raise ConfigError(f"--anchor-clusters must be ≥ 1 (got {self.anchor_clusters})")
         if Path(self.out).suffix != ".parquet":
             raise ConfigError(f"--out must name a .parquet file (got {self.out}), e.g. --out runs/weighted.parquet")
+
+    def _check_temperature(self) -> None:
+        if self.temperature is None:
+            return
+        if self.method not in ("heuristic", "classifier"):
+            raise ConfigError(f"--temperature {self.temperature} applies to --method heuristic or classifier, not "
+                              f"{self.method}; drop --temperature or change --method")
+        if not self.temperature > 0:
+            raise ConfigError(f"--temperature must be > 0 (got {self.temperature})")
