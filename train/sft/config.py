@@ -26,8 +26,9 @@ class SFTConfig(StageConfig):
     """Column with the answer to learn (the only tokens that carry loss)."""
     weight_column: str | None = None
     """Per-example weight column (e.g. sot_weight); the loss of each example is multiplied by it."""
-    mode: Literal["weight", "topk", "resample"] = "weight"
-    """weight: weights multiply the loss; topk: train uniformly on the kept rows; resample: multinomial resample."""
+    mode: Literal["weights", "topk", "resample", "weight"] = "weights"
+    """weights: weights multiply the loss (as `curate export --mode weights` keeps them; 'weight' is accepted as an
+    alias); topk: train uniformly on the kept rows; resample: multinomial resample."""
     top_fraction: float | None = None
     """With --mode topk: keep this top fraction by weight (default: the table's boolean 'keep' column)."""
     lora: int = 0
@@ -62,6 +63,8 @@ class SFTConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.mode == "weight":  # the spelling before `curate export --mode weights` and this one agreed
+            object.__setattr__(self, "mode", "weights")
         for name in ("epochs", "batch_size", "grad_accum", "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
