@@ -1,9 +1,10 @@
-"""Cross-validated accuracy/F1 of the refusal judge on the human labels (registry:refusals).
+"""Cross-validated accuracy/F1 of the earlier binary refusal judge on the human labels (registry:refusals).
 
     .venv/bin/python -m bench.eval.judge_accuracy [--folds 5 --repeats 5 --seed 0]
 
-Prints rules-only, classifier-only and combined (the shipped judge) figures; every example is scored by a
-judge trained without it.
+Prints rules-only, classifier-only and combined figures of the binary judge (`refusal-judge/v1`, kept for
+comparison); every example is scored by a judge trained without it. Its features were chosen on these same 169
+labels, so the figures flatter it. The shipped three-verdict judge is chosen by `python -m bench.eval.judge_choice`.
 """
 
 from __future__ import annotations
