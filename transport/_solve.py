@@ -102,11 +102,12 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
         kernels.append(_kernel(x, np.ascontiguousarray(y_c), solver, config, device, dtype, client))
         masses.append(b)  # numpy masses: push_pull returns numpy weights
     prepared = time.perf_counter() - start
+    # warn=False: the result's `converged` goes to weights.json and `curate sot-weight` says it in one line
     res = push_pull(kernels[0], kernels[1], masses[0], masses[1], beta=config.beta, tau=config.tau, eta=config.eta,
                     rho=rho, push_rho=push_rho, max_outer=config.max_outer, tol=config.tol,
                     inner_max_iter=config.inner_max_iter,
                     inner_tol=config.inner_tol, adaptive=config.step_rule == "adaptive", anderson=config.anderson,
-                    dtype=dtype, device=device, progress=config.progress)
+                    dtype=dtype, device=device, progress=config.progress, warn=False)
     info = {"solver": "dask" if config.dask else solver, "rho": rho, "push_rho": push_rho,
             "prepare_seconds": prepared, "anchors": [None if b is None else len(b) for b in masses]}
     return res, info

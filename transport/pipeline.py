@@ -15,7 +15,7 @@ from transport._report import keep_mask, quality, write_parquet, write_png
 from transport._solve import solve_weights
 from transport.config import SOTConfig
 
-__all__ = ["SOTConfig", "run"]
+__all__ = ["SOTConfig", "run", "relative_change", "convergence_note"]
 
 
 def _check_compatible(corpus: Features, anchors: Features, name: str) -> None:
@@ -41,6 +41,33 @@ def _clean(features: Features, name: str, on_error: str) -> tuple[np.ndarray, np
         raise InputError(f"{name}: {int((~good).sum())} row(s) have NaN/inf or all-zero embeddings (ids: {bad}); "
                          "fix them or pass --on-error skip to drop and count them")
     return np.ascontiguousarray(x[good] / norms[good, None], dtype=np.float32), good
+
+
+def relative_change(objective: list[float]) -> float | None:
+    """|J_t − J_{t−1}| / |J_t| of the last two accepted steps (what push_pull compares with tol); None before two."""
+    if len(objective) < 2:
+        return None
+    return abs(objective[-1] - objective[-2]) / max(abs(objective[-1]), 1e-12)
+
+
+def convergence_note(summary: dict, config: SOTConfig) -> str | None:
+    """One plain line for the command's output when the learner stopped before tol; None when it converged.
+
+    The pipeline runs push_pull with warn=False: weights.json records the outcome, and this line says it once.
+    """
+    if summary["converged"]:
+        return None
+    steps = summary["outer_iterations"]
+    change = summary["relative_change"]
+    if change is None:
+        reached = f"too few steps to compare with tol {config.tol:g}"
+    else:
+        reached = f"relative change {change:.2g} > tol {config.tol:g}"
+    stopped = f"stopped after {steps} outer step{'s' if steps != 1 else ''}"
+    if steps < config.max_outer:  # push_pull gave up: every smaller step raised the objective
+        return (f"{stopped}, {reached}: every smaller step raised the objective; raise --inner-max-iter or lower "
+                "--inner-tol to go further")
+    return f"{stopped}, {reached}; raise --max-outer to go further"
 
 
 def run(config: SOTConfig) -> dict:
@@ -84,6 +111,8 @@ def run(config: SOTConfig) -> dict:
     summary = {"rows": int(len(x)), "skipped_rows": int((~good).sum()),
                "skipped_anchor_rows": [int(len(safe.ids) - len(y_safe)), int(len(harmful.ids) - len(y_harm))],
                "down_weighted": int((result.weights < 0.5).sum()), "kept": int(keep.sum()),
+               "converged": bool(result.converged), "outer_iterations": int(result.outer_iterations),
+               "relative_change": relative_change(result.objective),
                "files": [str(out), str(out.with_suffix(".json")), str(out.with_suffix(".png"))]}
     if "is_harmful" in table.column_names:
         summary.update(quality(result.weights, np.asarray(table.column("is_harmful").to_pylist(), dtype=bool)))

@@ -14,11 +14,15 @@ __all__ = ["sot_weight"]
 @config_options(SOTConfig)
 def sot_weight(**options) -> None:
     """Weight a corpus so it is pulled toward safe anchors and pushed away from harmful references (SOT)."""
-    from transport.pipeline import run
+    from transport.pipeline import convergence_note, run
 
-    summary = run(SOTConfig(**options))
+    config = SOTConfig(**options)
+    summary = run(config)
     line = f"{summary['rows']} rows weighted; {summary['down_weighted']} down-weighted (< 0.5); {summary['kept']} kept"
     if "auroc" in summary:
         line += f"; AUROC vs is_harmful {summary['auroc']:.4f}, precision@rate {summary['precision_at_rate']:.3f}"
     click.echo(line)
+    note = convergence_note(summary, config)
+    if note is not None:
+        click.echo(note)
     click.echo("wrote " + ", ".join(summary["files"]))

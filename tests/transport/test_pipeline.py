@@ -65,3 +65,40 @@ def test_mismatched_models_name_both(tmp_path, monkeypatch):
     _fake_inputs(monkeypatch, anchor_model="other-model")
     with pytest.raises(InputError, match="corpus manifest model=.*minilm.*harmful manifest model=.*other-model"):
         pipeline.run(_config(tmp_path))
+
+
+def test_unconverged_run_is_one_line_of_output_not_a_warning(tmp_path, monkeypatch, capsys):
+    import warnings
+
+    from curate.cli import main
+    from transport.pushpull import PushPullWarning
+
+    _fake_inputs(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PushPullWarning)  # the pipeline must not warn; the command says it once
+        main(["sot-weight", "--data", "corpus", "--safe", "safe", "--harmful", "harm", "--out",
+              str(tmp_path / "w.parquet"), "--max-outer", "2", "--tol", "1e-12", "--no-progress"])
+    saved = json.loads((tmp_path / "w.json").read_text())
+    assert saved["converged"] is False and saved["outer_iterations"] == 2
+    change = saved["summary"]["relative_change"]
+    assert change == pytest.approx(abs(saved["objective"][-1] - saved["objective"][-2]) / abs(saved["objective"][-1]))
+    assert change > 1e-12
+    lines = capsys.readouterr().out.splitlines()
+    expected = f"stopped after 2 outer steps, relative change {change:.2g} > tol 1e-12; raise --max-outer to go further"
+    assert [line for line in lines if line.startswith("stopped")] == [expected]
+
+
+def test_convergence_note_only_when_stopped_before_tol(tmp_path):
+    config = _config(tmp_path, max_outer=60, tol=1e-5)
+    assert pipeline.convergence_note({"converged": True, "outer_iterations": 12, "relative_change": 1e-6},
+                                     config) is None
+    assert pipeline.convergence_note({"converged": False, "outer_iterations": 60, "relative_change": 3.1e-5},
+                                     config) == ("stopped after 60 outer steps, relative change 3.1e-05 > tol 1e-05; "
+                                                 "raise --max-outer to go further")
+    stalled = pipeline.convergence_note({"converged": False, "outer_iterations": 9, "relative_change": 2e-4}, config)
+    assert stalled.startswith("stopped after 9 outer steps, relative change 0.0002 > tol 1e-05: every smaller step")
+    assert "--inner-max-iter" in stalled and "--max-outer" not in stalled
+    assert "too few steps to compare with tol 1e-05" in pipeline.convergence_note(
+        {"converged": False, "outer_iterations": 1, "relative_change": None}, _config(tmp_path, max_outer=1))
+    assert pipeline.relative_change([]) is None and pipeline.relative_change([2.0]) is None
+    assert pipeline.relative_change([2.0, 1.0]) == pytest.approx(1.0)
