@@ -97,6 +97,8 @@ class BuildConfig(StageConfig):
                                   "in [-1, 1]")
         if self.scale <= 0:
             raise ConfigError(f"--scale {self.scale}: must be positive")
+        if not -1 <= self.min_similarity <= 1:
+            raise ConfigError(f"--min-similarity {self.min_similarity}: a cosine threshold lies in [-1, 1]")
         if self.clip_pretrained is not None and self.clip_model is None:
             raise ConfigError("--clip-pretrained needs --clip-model (the open_clip architecture of the weights)")
         if self.clip_pretrained is not None and not Path(self.clip_pretrained).is_file():

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import os
 import re
 import textwrap
@@ -78,11 +79,22 @@ class StageConfig:
             raise ConfigError(f"--threads {self.threads}: must be >= 1 (or 0 / omitted for the libraries' default)")
         if self.threads == 0:
             object.__setattr__(self, "threads", None)
+        if self.seed < 0:
+            raise ConfigError(f"--seed {self.seed}: must be >= 0 (the random generators take no negative seed)")
+        _check_finite(self)
         defaults = {f.name: f.default for f in dataclasses.fields(StageConfig)}
         for name in self.unused_fields:
             if getattr(self, name) != defaults[name]:
                 raise ConfigError(f"{type(self).__name__} has no use for {name}={getattr(self, name)!r}; "
                                   f"leave {name} at its default {defaults[name]!r}")
+
+
+def _check_finite(config: StageConfig) -> None:
+    """NaN or infinity is never a meaningful setting (and slips past `value > 0`-style range checks)."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--{field.name.replace('_', '-')} {value}: must be a finite number")
 
 
 @lru_cache(maxsize=None)

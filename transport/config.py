@@ -102,8 +102,18 @@ class SOTConfig(StageConfig):
         self._check_temperature()
         if self.anderson < 0:
             raise ConfigError(f"--anderson must be ≥ 0 (got {self.anderson}); 0 turns the acceleration off")
-        if self.tau < 0 or self.beta < 0:
-            raise ConfigError(f"--tau and --beta must be ≥ 0 (got tau={self.tau}, beta={self.beta})")
+        if not self.tau > 0:
+            raise ConfigError(f"--tau must be > 0 (got {self.tau}): without the KL-to-uniform term the weights "
+                              "collapse onto a few rows; 0.1 is the default (--tau and --beta are strengths: tau > 0, "
+                              "beta ≥ 0)")
+        if self.beta < 0:
+            raise ConfigError(f"--beta must be ≥ 0 (got {self.beta}); 0 turns the push off (--tau and --beta are "
+                              "strengths: tau > 0, beta ≥ 0)")
+        for name, value in (("tol", self.tol), ("inner-tol", self.inner_tol)):
+            if value < 0:
+                raise ConfigError(f"--{name} must be ≥ 0 (got {value}); 0 runs every allowed iteration")
+        if self.embed.batch_size < 1:
+            raise ConfigError(f"--batch-size must be ≥ 1 (got {self.embed.batch_size})")
         for name, value in (("rho", self.rho), ("push-rho", self.push_rho)):
             if value is not None and not value > 0:
                 raise ConfigError(f"--{name} must be > 0 (got {value}); leave it unset for balanced OT")

@@ -236,3 +236,31 @@ def test_legacy_binary_judge_files_still_load(tmp_path, monkeypatch):
     monkeypatch.setattr(legacy, "judge_features", lambda p, r, e: np.array([[0.1, 1.0], [0.9, 0.0]]))
     result = loaded.predict(["a", "b"], ["I'm sorry", "Sure"])
     assert result.verdict.tolist() == ["refusal", "compliance"] and result.scores[:, 2].tolist() == [0.0, 0.0]
+
+
+def test_judge_choice_script_on_toy_labels(tmp_path, monkeypatch, capsys):
+    """bench.eval.judge_choice end to end on hand-written toy labels (rules only): table, JSON, saved artefact."""
+    import sys
+
+    from bench.eval import judge_choice
+    from curate.evaluation import judge_train
+
+    prompts, responses, verdicts = toy_set()
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"prompt": p, "response": r, "verdict": v, "prompt_id": p,
+                                          "split": "test" if i // 3 % 3 == 2 else "train"}) + "\n"
+                              for i, (p, r, v) in enumerate(zip(prompts, responses, verdicts))))
+    binary = np.where(verdicts[:6] == "refusal", "refusal", "compliance")
+    refusals = judge_train.LabelSet(prompts[:6], responses[:6], binary, np.arange(6).astype(str), "toy")
+    monkeypatch.setattr(judge_train, "refusal_label_set", lambda: refusals)
+    out, saved = tmp_path / "judge.json", tmp_path / "judge-v2.json"
+    monkeypatch.setattr(sys, "argv", ["judge_choice", "--labels", str(labels), "--candidates", "rules",
+                                      "--out", str(out), "--save", str(saved), "--n-boot", "50"])
+    judge_choice.main()
+    result = json.loads(out.read_text())
+    assert result["choice"]["kind"] == "rules" and result["candidates"][0]["held_out"]["accuracy"]["n"] == 12
+    assert "| rules | 100.0 [" in capsys.readouterr().out
+    artefact = json.loads(saved.read_text())
+    assert artefact["trained_on"] == {"labels": f"{labels}:train", "n": 24}
+    assert artefact["metrics"]["held_out"]["accuracy"]["k"] == 12 and "refusals_to_own" in artefact["metrics"]
+    assert load_judge(saved).predict(prompts, responses).verdict.tolist() == verdicts.tolist()

@@ -99,6 +99,10 @@ class SAEConfig(StageConfig):
         for name in ("auxk_alpha", "l1_coeff", "warmup_steps", "dead_after_tokens", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
+        if self.aux_k is not None and self.aux_k < 1:
+            raise ConfigError(f"--aux-k {self.aux_k}: must be >= 1 (or omit it for dimension / 2)")
+        if not -1 <= self.eta <= 1:
+            raise ConfigError(f"--eta {self.eta}: the annotation threshold is a cosine, in [-1, 1]")
 
 
 def _check_out(config: SAEConfig) -> None:

@@ -84,6 +84,9 @@ class SFTConfig(StageConfig):
             raise ConfigError(f"--top-fraction needs --mode topk (got --mode {self.mode})")
         if self.save_every < 0:
             raise ConfigError(f"--save-every {self.save_every}: must be >= 0")
+        for name in ("warmup_steps", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
 
 
 def fit(model, tokenizer, rows: list[dict], config, *, weights=None, after_backward=None, trainable=None) -> dict:
