@@ -181,7 +181,6 @@ def test_lm_judge_fit_predict_round_trip(tiny_lm_model, tmp_path, one_torch_thre
 
 def test_lm_calibration_separates_separable_scores(tiny_lm_model, monkeypatch):
     """fit learns the calibration from the verdict-word scores: scores that separate give a perfect judge."""
-    _, _, verdicts = toy_set()
     lookup = {}
 
     def fake_logprobs(self, prompts, responses):

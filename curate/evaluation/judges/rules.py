@@ -3,7 +3,8 @@
 The verdict is degenerate when the answer is empty or a threshold on `text_statistics` says it is not language,
 a loop or an echo; else refusal when its opening holds a refusal phrase; else compliance. `fit` only picks the
 thresholds, the phrase sources and the opening window by training accuracy (a small grid), and records
-P(true verdict | rule verdict) on the training labels as the scores.
+P(true verdict | rule verdict) on the training labels as the scores; the verdict is the most likely of those, so
+a rule verdict that the training labels mostly contradict is corrected.
 """
 
 from __future__ import annotations
