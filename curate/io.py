@@ -33,6 +33,8 @@ __all__ = [
     "read_json",
     "remove_stale_temps",
     "check_output",
+    "default_file_mode",
+    "give_default_mode",
 ]
 
 
@@ -105,6 +107,37 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask, read from /proc where Linux reports it (os.umask can only read it by setting it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """The mode an ordinary `open(path, "w")` gives a new file: 0o666 minus the umask (0o644 under umask 022)."""
+    return 0o666 & ~_umask()
+
+
+def give_default_mode(path: str | os.PathLike) -> None:
+    """chmod `path` (a file, or each file directly in a folder) to `default_file_mode()`.
+
+    For files a library wrote itself: safetensors' `save_file` (and so transformers' `save_pretrained`) writes
+    through a private temporary file and leaves model.safetensors at 0600 beside 0644 config files.
+    """
+    path = Path(path)
+    mode = default_file_mode()
+    for file in (path.iterdir() if path.is_dir() else [path]):
+        if file.is_file() and not file.is_symlink() and file.stat().st_mode & 0o777 != mode:
+            file.chmod(mode)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

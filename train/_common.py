@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from curate.errors import InputError
-from curate.io import atomic_folder, read_json, read_safetensors
+from curate.io import atomic_folder, give_default_mode, read_json, read_safetensors
 
 __all__ = [
     "batch_schedule",
@@ -112,6 +112,7 @@ def write_tensor_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], stat
 
     with atomic_folder(folder) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / TENSORS_FILE))
+        give_default_mode(tmp / TENSORS_FILE)  # save_file leaves 0600
         (tmp / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
 
 

@@ -2,6 +2,7 @@
 
 import click
 
+from curate.commands.train_sft import final_loss_phrase
 from curate.config import config_options
 from train.cast.diagnose import DiagnoseConfig
 from train.cast.run import CastConfig
@@ -32,4 +33,4 @@ def train_cast(**options) -> None:
     metrics = run(CastConfig(**options))
     click.echo(f"trained {metrics['steps']} steps, {len(metrics['skipped_heads'])} heads skipped "
                f"({metrics['frozen_params']} of {metrics['trainable_params']} parameters frozen), "
-               f"final loss {metrics['final_loss']:.4f} -> {options['out']}")
+               f"{final_loss_phrase(metrics)} -> {options['out']}")

@@ -7,7 +7,7 @@ import click
 from curate.config import config_options
 from transport.export import ExportConfig
 
-__all__ = ["export"]
+__all__ = ["export", "summary_line"]
 
 
 @click.command("export")
@@ -17,4 +17,14 @@ def export(**options) -> None:
     from transport.export import export as run_export
 
     summary = run_export(ExportConfig(**options))
-    click.echo(f"wrote {summary['rows_out']} of {summary['rows_in']} rows to {summary['out']}")
+    click.echo(summary_line(options["mode"], summary))
+
+
+def summary_line(mode: str, summary: dict) -> str:
+    """What the export did, in the words of its mode (a resample may write more rows than it read)."""
+    rows_in, rows_out, out = summary["rows_in"], summary["rows_out"], summary["out"]
+    if mode == "resample":
+        return f"resampled {rows_out} rows (with replacement, in proportion to sot_weight) from {rows_in} -> {out}"
+    if mode == "topk":
+        return f"wrote the {rows_out} of {rows_in} rows with keep = true -> {out}"
+    return f"wrote all {rows_out} rows with their sot_weight -> {out}"

@@ -10,7 +10,7 @@ import click
 from curate.config import StageConfig, config_options
 from curate.errors import ConfigError
 
-__all__ = ["GenerateConfig", "run", "generate"]
+__all__ = ["GenerateConfig", "run", "generate", "format_answers"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,15 @@ def run(config: GenerateConfig) -> list[str]:
                             max_new_tokens=config.max_new_tokens, progress=False)
 
 
+def format_answers(prompts: tuple[str, ...] | list[str], answers: list[str]) -> str:
+    """Each prompt above its answer, numbered, so several --prompt options stay readable."""
+    return "\n\n".join(f"prompt {i}: {prompt}\nanswer {i}: {answer}"
+                         for i, (prompt, answer) in enumerate(zip(prompts, answers), start=1))
+
+
 @click.command("generate")
 @config_options(GenerateConfig)
 def generate(**options) -> None:
     """Answer prompts greedily; with --controls/--active the chosen control tokens are prepended."""
-    for answer in run(GenerateConfig(**options)):
-        click.echo(answer)
+    config = GenerateConfig(**options)
+    click.echo(format_answers(config.prompt, run(config)))

@@ -5,6 +5,8 @@ import click
 from curate.config import config_options
 from train.sft import SFTConfig
 
+__all__ = ["sft", "final_loss_phrase"]
+
 
 @click.command("sft")
 @config_options(SFTConfig)
@@ -14,4 +16,10 @@ def sft(**options) -> None:
 
     metrics = run(SFTConfig(**options))
     click.echo(f"trained {metrics['steps']} steps on {metrics['examples']} rows, "
-               f"final loss {metrics['final_loss']:.4f} -> {options['out']}")
+               f"{final_loss_phrase(metrics)} -> {options['out']}")
+
+
+def final_loss_phrase(metrics: dict) -> str:
+    """metrics['final_loss'] is the mean over the last (up to) 10 optimiser steps, as _loop.fit computes it."""
+    steps = min(10, len(metrics["loss_trace"]))
+    return f"mean loss of the last {steps} step{'s' if steps != 1 else ''} {metrics['final_loss']:.4f}"

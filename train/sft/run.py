@@ -14,7 +14,7 @@ import torch
 from curate.config import save_config
 from curate.device import apply_threads, resolve_device
 from curate.errors import ConfigError, require
-from curate.io import atomic_write_text, check_output, require_columns
+from curate.io import atomic_write_text, check_output, give_default_mode, require_columns
 from curate.lm.chat import ensure_chat_template
 from curate.lm.layers import decoder_layers
 from curate.models import load_causal_lm
@@ -91,6 +91,7 @@ def save_trained(out: Path, model, tokenizer, metrics: dict) -> dict:
     """Save the model and tokenizer, then metrics.json (the finished-run marker); the checkpoint is no longer needed."""
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    give_default_mode(out)  # safetensors writes model.safetensors 0600; the folder's other files are 0644
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
     return metrics
@@ -112,6 +113,7 @@ def run(config) -> dict:
     metrics = fit(model, tokenizer, inputs.rows, config, weights=inputs.weights, trainable=trainable)
     if config.lora:
         model.save_pretrained(config.out / "adapter")
+        give_default_mode(config.out / "adapter")
         model = model.merge_and_unload()
     metrics.update({"model": config.model, "data": config.data, "rows_in": inputs.table.num_rows,
                     "weight_sum": float(inputs.weights.sum()), "device": str(inputs.device)})
