@@ -28,7 +28,7 @@ class SOTConfig(StageConfig):
     """How inputs that are not embedding folders are embedded (--model, --encoder, --layer, --batch-size)."""
     features: Literal["joint", "response", "pair"] = "pair"
     """What the weights see: joint = prompt+response in one text; response only; pair = prompt and response embedded
-    separately, concatenated, normalised. Default chosen by measurement (bench/sot_quality.py)."""
+    separately, concatenated, normalised. Default chosen by measurement (python -m bench.sot.quality)."""
     id_field: str | None = None
     """Column holding stable row ids (default: an `id` column, else a content hash)."""
     method: Literal["sot", "uniform", "heuristic", "classifier", "pull-only", "push-only"] = "sot"
