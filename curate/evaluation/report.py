@@ -6,9 +6,9 @@ import math
 from pathlib import Path
 
 from curate.evaluation.metrics import rate_label
-from curate.io import atomic_write_text
+from curate.io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["write_report", "write_chart", "format_rate", "format_nll", "set_rates", "summary_line"]
+__all__ = ["write_report", "write_chart", "chart_figure", "format_rate", "format_nll", "set_rates", "summary_line"]
 
 SETS = ("harmful", "benign")
 
@@ -48,32 +48,76 @@ def summary_line(summary: dict) -> str:
     return "; ".join(parts)
 
 
-def write_chart(summary: dict, path: Path) -> bool:
-    """Bars: refusal rate per category (harmful) and over-refusal per category (benign). False if no data."""
+# Each set's headline rate and which way is good: refusing harmful prompts is, refusing benign ones is not.
+_CHART_SETS = (("harmful", "harmful prompts refused\n(DSR: higher is better)", "tab:green"),
+               ("benign", "benign prompts refused\n(over-refusal: lower is better)", "tab:red"))
+
+
+def _chart_bars(stats_by_category: dict, overall: dict) -> list[tuple[str, dict]]:
+    """(label, rate dict) per bar: every category, then the whole set when there is more than one category."""
+    bars = list(stats_by_category.items())
+    if len(bars) > 1 and overall.get("n"):
+        bars.append(("all", overall))
+    return bars
+
+
+def _draw_set(ax, bars: list[tuple[str, dict]], title: str, colour: str) -> None:
+    """Bars with Wilson error bars and k/n on each; an empty rate (0 of n) still shows as an outlined stub."""
+    x = list(range(len(bars)))
+    rates = [0.0 if math.isnan(s["rate"]) else s["rate"] for _, s in bars]
+    low = [r - s.get("low", r) for r, (_, s) in zip(rates, bars)]
+    high = [s.get("high", r) - r for r, (_, s) in zip(rates, bars)]
+    ax.bar(x, rates, color=colour, alpha=0.85, edgecolor=colour, linewidth=1.2,
+           hatch=["//" if label == "all" else "" for label, _ in bars])
+    ax.bar(x, [0.012] * len(x), color="none", edgecolor=colour, linewidth=1.2)  # zero bars stay visible
+    ax.errorbar(x, rates, yerr=[low, high], fmt="none", ecolor="0.2", capsize=3, linewidth=1)
+    for xi, r, up, (_, s) in zip(x, rates, high, bars):
+        counts = f"{s.get('k', round(r * s.get('n', 0)))}/{s.get('n', 0)}"
+        ax.text(xi, min(r + up + 0.03, 1.07), f"{100 * r:.0f}%\n{counts}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, [label for label, _ in bars], rotation=30 if len(bars) > 4 else 0,
+                  ha="right" if len(bars) > 4 else "center", fontsize=8)
+    ax.set_ylim(0, 1.2)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0], ["0%", "25%", "50%", "75%", "100%"])
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def chart_figure(summary: dict):
+    """The eval chart as a matplotlib Figure, one panel per prompt set with categories; None if there is none."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    bars = []
-    for key, label in (("harmful", "refused (harmful)"), ("benign", "over-refused (benign)")):
-        for cat, stats in summary.get(key, {}).get("per_category", {}).items():
-            errors = (stats["rate"] - stats.get("low", stats["rate"]), stats.get("high", stats["rate"]) - stats["rate"])
-            bars.append((f"{cat}\n{label}", stats["rate"], "tab:green" if key == "harmful" else "tab:red", errors))
-    if not bars:
-        return False
-    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(bars)), 3.6))
-    ax.bar(range(len(bars)), [b[1] for b in bars], color=[b[2] for b in bars],
-           yerr=[[b[3][0] for b in bars], [b[3][1] for b in bars]], capsize=2, ecolor="0.3")
-    ax.set_xticks(range(len(bars)), [b[0] for b in bars], rotation=60, ha="right", fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("rate")
-    ax.set_title(f"refusal rates (Wilson 95% intervals): {summary.get('model', '')}")
+    panels = [(_chart_bars(summary[key].get("per_category", {}), summary[key]), title, colour)
+              for key, title, colour in _CHART_SETS if summary.get(key, {}).get("per_category")]
+    if not panels:
+        return None
+    widths = [max(2, len(bars)) for bars, _, _ in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.2 + 0.75 * sum(widths), 3.8), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for ax, (bars, title, colour) in zip(axes[0], panels):
+        _draw_set(ax, bars, title, colour)
+    axes[0][0].set_ylabel("share of prompts")
+    fig.suptitle(f"{summary.get('model', '')}: rates per category, bars = Wilson 95% intervals, labels = k/n",
+                 fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    return fig
+
+
+def write_chart(summary: dict, path: Path) -> bool:
+    """chart.png: refusal rate per harmful category, over-refusal per benign category. False if no data."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = chart_figure(summary)
+    if fig is None:
+        return False
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buffer.getvalue())
     return True
 
 

@@ -11,8 +11,8 @@ import numpy as np
 from curate.errors import ConfigError, InputError
 from curate.io import atomic_write_bytes, atomic_write_text, read_table, write_parquet
 
-__all__ = ["ConflictMap", "write_conflict_map", "load_conflict_map", "write_heatmap", "select_heads",
-           "MAP_FILE", "MANIFEST_FILE", "HEATMAPS"]
+__all__ = ["ConflictMap", "write_conflict_map", "load_conflict_map", "write_heatmap", "heatmap_figure",
+           "colorbar_label", "select_heads", "MAP_FILE", "MANIFEST_FILE", "HEATMAPS"]
 
 MAP_FILE = "conflict_map.parquet"
 MANIFEST_FILE = "manifest.json"
@@ -47,27 +47,54 @@ def write_conflict_map(folder: Path, columns: dict[str, np.ndarray], manifest: d
     cmap = ConflictMap({k: np.asarray(v) for k, v in columns.items()}, manifest)
     files = [folder / MAP_FILE]
     for name, file in HEATMAPS.items():
-        write_heatmap(cmap.grid(name), name, manifest.get("model", ""), folder / file)
+        write_heatmap(cmap.grid(name), name, manifest.get("model", ""), folder / file,
+                      label=colorbar_label(name, manifest))
         files.append(folder / file)
     atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return files + [folder / MANIFEST_FILE]
 
 
-def write_heatmap(grid: np.ndarray, name: str, model: str, path: Path) -> None:
-    """A layers × heads picture of one quantity (layer 0 at the top)."""
+_SENSITIVITY_LABELS = {
+    "ablation": "utility-loss rise when the head's output is zeroed (nats/token)",
+    "taylor": "first-order utility sensitivity |θ_h · ∇L_util|",
+}
+
+
+def colorbar_label(name: str, manifest: dict) -> str:
+    """What the colours of one heat map measure, in the units the diagnosis used."""
+    if name == "conflict":
+        return "conflict O(h) = 1 − cos(g_safe, g_util)\n(0 aligned, 1 orthogonal, 2 opposed)"
+    if name == "sensitivity":
+        return _SENSITIVITY_LABELS.get(manifest.get("sensitivity"), "utility sensitivity")
+    how = "×" if manifest.get("combine", "product") == "product" else "mean of"
+    formula = "rank(O) × rank(S)" if how == "×" else "mean of rank(O) and rank(S)"
+    return f"score = {formula}\n(highest = skipped first by --select conflict)"
+
+
+def heatmap_figure(grid: np.ndarray, name: str, model: str, label: str | None = None):
+    """A layers × heads picture of one quantity (layer 0 at the top); `label` names the colour bar's quantity."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n_layers, n_heads = grid.shape
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * n_heads, 1.2 + 0.22 * n_layers))
+    fig, ax = plt.subplots(figsize=(3.2 + 0.45 * n_heads, 1.6 + 0.22 * n_layers))
     image = ax.imshow(grid, aspect="auto", cmap="magma" if name == "score" else "viridis", interpolation="nearest")
-    ax.set(xlabel="head", ylabel="layer", title=f"{name} per head\n{model}")
+    ax.set(xlabel="head", ylabel="layer", title=f"{name} per attention head\n{model}")
     ax.set_xticks(range(n_heads))
     ax.set_yticks(range(0, n_layers, max(1, n_layers // 15)))
-    fig.colorbar(image, ax=ax, fraction=0.08)
+    bar = fig.colorbar(image, ax=ax, fraction=0.08)
+    bar.set_label(label or name, fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def write_heatmap(grid: np.ndarray, name: str, model: str, path: Path, label: str | None = None) -> None:
+    """`heatmap_figure` as a PNG at `path`."""
+    import matplotlib.pyplot as plt
+
+    fig = heatmap_figure(grid, name, model, label)
     sink = io.BytesIO()
     fig.savefig(sink, format="png", dpi=110)
     plt.close(fig)

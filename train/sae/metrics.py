@@ -9,7 +9,7 @@ import torch
 
 from train.sae.model import SparseAutoencoder
 
-__all__ = ["DeadLatents", "evaluate", "plot_training_curve"]
+__all__ = ["DeadLatents", "evaluate", "plot_training_curve", "training_curve_figure"]
 
 
 class DeadLatents:
@@ -58,32 +58,70 @@ def evaluate(sae: SparseAutoencoder, vectors: np.ndarray, batch_size: int = 4096
             "never_fired_pct": 100.0 * float((~fired).float().mean()), "tokens": len(x_all)}
 
 
-def plot_training_curve(history: list[dict], path: Path, title: str = "SAE training") -> None:
-    """Loss and FVU (log scale), L0 and dead-latent % against step, in one PNG."""
+def _smoothed(values: list[float], window: int) -> np.ndarray:
+    """Trailing moving average (shorter at the start), so a noisy per-step curve shows its trend."""
+    values = np.asarray(values, dtype=np.float64)
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def _curve(ax, steps: list[int], values: list[float], colour: str, label: str, log: bool = False) -> None:
+    """Raw values faint, their moving average bold; log scale only when the values span more than a decade."""
+    positive = [v for v in values if v > 0]
+    if log and positive and max(positive) > 10 * min(positive):
+        ax.set_yscale("log")
+    window = max(1, len(values) // 50)
+    if window > 1:
+        ax.plot(steps, values, color=colour, lw=0.6, alpha=0.3)
+    ax.plot(steps, _smoothed(values, window), color=colour, lw=1.4,
+            label=f"{label} (mean of {window} steps)" if window > 1 else label)
+
+
+def training_curve_figure(history: list[dict], title: str = "SAE training", held_out: dict | None = None):
+    """Four panels against step: training loss, FVU (train and held-out), L0, dead-latent %."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    steps = [h["step"] for h in history]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.4), sharex=True)
+    (loss_ax, fvu_ax), (l0_ax, dead_ax) = axes
+    _curve(loss_ax, steps, [h["loss"] for h in history], "tab:blue", "training loss", log=True)
+    loss_ax.set(title="loss (FVU + sparsity/AuxK terms)")
+    _curve(fvu_ax, steps, [h["fvu"] for h in history], "tab:orange", "train FVU", log=True)
+    if held_out and "fvu" in held_out:
+        fvu_ax.axhline(held_out["fvu"], color="tab:purple", ls="--", lw=1.2,
+                       label=f"held-out FVU {held_out['fvu']:.4f} (end, {held_out.get('tokens', '?')} tokens)")
+    fvu_ax.set(title="fraction of variance unexplained (lower is better)")
+    _curve(l0_ax, steps, [h["l0"] for h in history], "tab:green", "L0")
+    l0_ax.set(title="L0: active latents per token")
+    _curve(dead_ax, steps, [h["dead_pct"] for h in history], "tab:red", "dead latents")
+    dead_ax.set(title="dead latents (%)", ylim=(0, max(1.0, 1.1 * max(h["dead_pct"] for h in history))))
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    for ax in axes[1]:
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_curve(history: list[dict], path: Path, title: str = "SAE training",
+                        held_out: dict | None = None) -> None:
+    """`training_curve_figure` as a PNG at `path`."""
+    import io
+
+    import matplotlib.pyplot as plt
 
     from curate.io import atomic_write_bytes
 
-    steps = [h["step"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(steps, [h["loss"] for h in history], label="loss", lw=0.8)
-    axes[0].plot(steps, [h["fvu"] for h in history], label="FVU", lw=0.8)
-    axes[0].set_yscale("log")
-    axes[0].legend()
-    axes[1].plot(steps, [h["l0"] for h in history], lw=0.8)
-    axes[1].set_title("L0 (active latents per token)")
-    axes[2].plot(steps, [h["dead_pct"] for h in history], lw=0.8)
-    axes[2].set_title("dead latents %")
-    for ax in axes:
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    import io
-
+    fig = training_curve_figure(history, title, held_out)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)

@@ -193,7 +193,8 @@ def _write_outputs(config: SAEConfig, sae, dictionary, history: list[dict], summ
         write_parquet(table, out / "annotations.parquet")
         summary["atoms_by_label"] = dict(table["label"].value_counts().iter_rows())
     save_config(config, out / "sae_config.json")
-    plot_training_curve(history, out / "training_curve.png", f"SAE {sae.shape.arch} k={sae.shape.k} init={config.init}")
+    plot_training_curve(history, out / "training_curve.png", f"SAE {sae.shape.arch} k={sae.shape.k} init={config.init}",
+                        held_out=summary.get("held_out"))
     rounded = [{k: round(v, 6) if isinstance(v, float) else v for k, v in h.items()} for h in history]
     atomic_write_text(out / "metrics.json", json.dumps({**summary, "history": rounded}, indent=2) + "\n")
 
