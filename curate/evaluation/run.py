@@ -95,9 +95,9 @@ def run(config: EvalConfig) -> dict:
     nll_rows = load_rows(config.nll_data, config, needs_response=True) if config.nll_data else None
     apply_threads(config)
     device = resolve_device(config.device)
+    controller = _controller(config)  # a bad --controls/--steer folder fails before the model loads
     tokenizer, model = load_causal_lm(config.model, device=device)
     ensure_chat_template(tokenizer, config.template, config.model)
-    controller = _controller(config)
     config.out.mkdir(parents=True, exist_ok=True)
     save_config(config, config.out / "eval_config.json")
     summary: dict = {"model": config.model, "device": str(device)}
