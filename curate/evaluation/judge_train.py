@@ -64,7 +64,9 @@ def load_labels(spec: str = OWN_LABELS, split: str | None = None) -> LabelSet:
     require_columns(table, ["prompt", "response", "verdict"] + (["split"] if split else []), spec)
     check_verdicts(table.column("verdict").to_pylist(), spec)  # every row, whichever split is asked for
     if split is not None:
-        keep = np.asarray([s == split for s in table.column("split").to_pylist()])
+        splits = table.column("split").to_pylist()
+        wanted = {split, "heldout"} if split == "test" else {split}  # the registry names its test split heldout
+        keep = np.asarray([s in wanted for s in splits])
         if not keep.any():
             raise InputError(f"{spec}: no rows with split '{split}' (splits: "
                              f"{sorted(set(map(str, table.column('split').to_pylist())))})")
