@@ -84,6 +84,9 @@ def test_train_sft_writes_one_file_mode_and_says_what_the_loss_is(tiny_lm_model,
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "mean loss of the last 3 steps" in result.output and "final loss" not in result.output
+    assert "sft:" not in result.stderr  # --no-progress hides the training bar
+    with_bar = CliRunner().invoke(cli, [a if a != "--no-progress" else "--progress" for a in args] + ["--overwrite"])
+    assert with_bar.exit_code == 0 and "sft:" in with_bar.stderr
     modes = {f.name: f.stat().st_mode & 0o777 for f in out.iterdir() if f.is_file()}
     assert "model.safetensors" in modes
     assert set(modes.values()) == {default_file_mode()}, modes

@@ -21,7 +21,7 @@ __all__ = ["fit"]
 _DEFAULTS = {
     "lr": 5e-5, "warmup_steps": 0, "weight_decay": 0.0, "batch_size": 8, "grad_accum": 1, "epochs": 1,
     "max_steps": None, "max_length": 256, "seed": 0, "save_every": 0, "system": None,
-    "prompt_field": "prompt", "response_field": "response",
+    "prompt_field": "prompt", "response_field": "response", "progress": True,
 }
 
 
@@ -100,7 +100,8 @@ def fit(
     start, trace, tokens = (state["step"], state["loss_trace"], state["tokens"]) if state else (0, [], 0)
     model.train()
     started = time.perf_counter()
-    for step in tqdm(range(start, total), initial=start, total=total, desc="sft", unit="step"):
+    for step in tqdm(range(start, total), initial=start, total=total, desc="sft", unit="step",
+                     disable=not _opt(config, "progress")):
         micro = schedule[step * accum:(step + 1) * accum]
         n_step = sum(len(b) for b in micro)
         for group in optimizer.param_groups:
