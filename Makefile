@@ -26,6 +26,8 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(BIN)/curate sot-weight --out runs/demo/weighted.parquet
+	$(BIN)/curate report runs/demo --out runs/demo/report.html --overwrite
+	@echo "report: runs/demo/report.html (one self-contained page: open it in any browser, offline)"
 
 test: $(STAMP)
 	$(BIN)/ruff check curate embed transport concepts train tests bench

@@ -26,6 +26,7 @@ COMMANDS = {
     "build-dictionary": "curate.commands.dictionary:build_dictionary",
     "steer": "curate.commands.steer:steer",
     "diagnose-heads": "curate.commands.cast:diagnose_heads",
+    "report": "curate.commands.report:report",
 }
 
 TRAIN_COMMANDS = {

@@ -54,9 +54,9 @@ def within(name: str, package: str) -> bool:
 
 def floor(name: str) -> str | None:
     """The floor of a project module, None when the floor plan does not place it."""
-    if name == "curate.cli" or within(name, "curate.commands"):
+    if name == "curate.cli" or within(name, "curate.commands") or within(name, "curate.recipe"):
         return "roof"
-    if within(name, "curate.evaluation"):
+    if within(name, "curate.evaluation") or within(name, "curate.report"):
         return "evaluation"
     if within(name, "train"):
         return "trainer"
@@ -359,6 +359,7 @@ def test_cycle_check_names_the_loop_and_its_imports():
     ("curate.errors", "ground"), ("curate.lm.chat", "ground"), ("curate.datasets.wordnet", "ground"),
     ("embed.encoders.text", "stage"), ("train._loop", "trainer"), ("curate.evaluation.judge", "evaluation"),
     ("curate.commands.sot", "roof"), ("curate.cli", "roof"), ("curate.reports", None),
+    ("curate.report.corpus", "evaluation"), ("curate.recipe.run", "roof"),
 ])
 def test_floor_of(name, expected):
     assert floor(name) == expected
