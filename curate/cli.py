@@ -27,6 +27,7 @@ COMMANDS = {
     "steer": "curate.commands.steer:steer",
     "diagnose-heads": "curate.commands.cast:diagnose_heads",
     "report": "curate.commands.report:report",
+    "run": "curate.commands.run:run_recipe",
 }
 
 TRAIN_COMMANDS = {
