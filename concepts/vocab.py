@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from curate.errors import InputError
+from curate.io import read_table
 
 __all__ = ["wordnet_vocabulary", "read_concept_file", "load_vocabulary", "VOCAB_COLUMNS"]
 
@@ -51,6 +52,18 @@ def wordnet_vocabulary(num_concepts: int = 15_000):
     return pl.DataFrame(rows)
 
 
+def _jsonl_rows(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise InputError(f"--concepts {path} line {number}: malformed JSON ({err.msg}); fix that line") from err
+    return rows
+
+
 def _file_rows(path: Path) -> list[dict]:
     import polars as pl
 
@@ -63,10 +76,11 @@ def _file_rows(path: Path) -> list[dict]:
                 rows.append({"name": name.strip(), "gloss": gloss.strip()})
         return rows
     if suffix in (".jsonl", ".ndjson"):
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if suffix in (".parquet", ".csv"):
-        frame = pl.read_parquet(path) if suffix == ".parquet" else pl.read_csv(path, infer_schema_length=0)
-        return frame.to_dicts()
+        return _jsonl_rows(path)
+    if suffix == ".parquet":
+        return pl.from_arrow(read_table(path, what="a concept list with a `name` column")).to_dicts()
+    if suffix == ".csv":
+        return pl.read_csv(path, infer_schema_length=0).to_dicts()
     raise InputError(f"--concepts {path}: unsupported file type '{suffix}'; use .txt (one name per line, "
                      "optional TAB gloss), .jsonl, .csv or .parquet with a `name` column")
 

@@ -83,12 +83,15 @@ def run(config: MosaicConfig) -> dict:
     from curate.models import load_causal_lm
     from train.mosaic.data import load_rows
     from train.mosaic.fit import fit_tokens, prepare_tokens
+    from train.mosaic.tokens import ControlTokens
 
     out = Path(config.out)
     if (out / "metrics.json").exists() and not config.overwrite:
         raise ConfigError(f"--out {out}: already holds trained controls; pass --overwrite or choose another folder")
     check_output(out, "folder", inputs=(config.data, config.init_from))
     rows = load_rows(config)
+    if config.init_from is not None:  # a bad --init-from folder fails before the model loads
+        ControlTokens.load(config.init_from)
     apply_threads(config)
     device = resolve_device(config.device)
     tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)

@@ -40,12 +40,18 @@ class ActivationSource:
         return int(self.manifest.get("rows") or 0)
 
     def read_shard(self, name: str) -> np.ndarray:
-        """float32 [rows, d] of one shard (without each record's first token when asked)."""
-        import pyarrow.parquet as pq
+        """float32 [rows, d] of one shard (without each record's first token when asked); a corrupt shard, one
+        without an `embedding` column or one holding NaN/inf is an InputError naming it."""
+        from curate.io import read_table, require_columns
 
-        table = pq.read_table(self.folder / name)
+        path = self.folder / name
+        table = read_table(path, what="the shards written by `curate embed --encoder lm --pooling none`")
+        require_columns(table, ["embedding"], path)
         flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         vectors = np.asarray(flat, dtype=np.float32).reshape(-1, self.dim)
+        if not np.isfinite(vectors).all():
+            raise InputError(f"{path}: {int((~np.isfinite(vectors)).sum())} activation values are NaN or infinite; "
+                             "re-embed the input with `curate embed ... --pooling none` (check the model's dtype)")
         if self.skip_first_token and "token_index" in table.column_names:
             vectors = vectors[table.column("token_index").to_numpy() != 0]
         return vectors
