@@ -45,7 +45,7 @@ def _eval(args, name: str, steer: Path | None) -> dict:
 def _speed(args, folder: Path) -> dict:
     import numpy as np
 
-    from bench.daco._speed import omp_speed
+    from bench.daco.omp_speed import omp_speed
     from concepts import load_dictionary
     from embed import read_embeddings
 
