@@ -38,7 +38,8 @@ def load_rows(spec: str, config: EvalConfig, needs_response: bool = False) -> di
     rows = {
         "id": table.column("id").to_pylist() if "id" in cols else [f"{spec}#{i}" for i in keep],
         "prompt": table.column(config.prompt_field).to_pylist(),
-        "category": table.column(config.category_field).to_pylist() if config.category_field in cols else [None] * len(keep),
+        "category": (table.column(config.category_field).to_pylist() if config.category_field in cols
+                     else [None] * len(keep)),
     }
     if needs_response:
         rows["response"] = table.column(config.response_field).to_pylist()
@@ -91,7 +92,8 @@ def run(config: EvalConfig) -> dict:
     check_output(config.out, "folder", inputs=(config.prompts, config.benign_prompts, config.nll_data, config.controls,
                                                 config.steer))
     started = time.perf_counter()
-    inputs = {kind: load_rows(spec, config) for kind, spec in (("harmful", config.prompts), ("benign", config.benign_prompts)) if spec}
+    sets = (("harmful", config.prompts), ("benign", config.benign_prompts))
+    inputs = {kind: load_rows(spec, config) for kind, spec in sets if spec}
     nll_rows = load_rows(config.nll_data, config, needs_response=True) if config.nll_data else None
     apply_threads(config)
     device = resolve_device(config.device)
@@ -103,7 +105,8 @@ def run(config: EvalConfig) -> dict:
     summary: dict = {"model": config.model, "device": str(device)}
     if inputs:
         judge, summary["judge"] = make_judge(config)
-        results = [_generate_and_judge(model, tokenizer, rows, config, controller, judge, kind) for kind, rows in inputs.items()]
+        results = [_generate_and_judge(model, tokenizer, rows, config, controller, judge, kind)
+                   for kind, rows in inputs.items()]
         for kind, res in zip(inputs, results):
             summary[kind] = set_summary(res)
         columns = {k: sum((r[k] for r in results), []) for k in results[0]}
