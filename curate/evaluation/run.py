@@ -74,7 +74,8 @@ def _generate_and_judge(model, tokenizer, rows, config, controller, judge, kind:
     from curate.lm.generation import generate
 
     responses = generate(model, tokenizer, rows["prompt"], controller=controller, system=config.system,
-                         max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+                         max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+                         progress=config.progress)
     result = judge.predict(rows["prompt"], responses)
     scores = {f"score_{v}": result.scores[:, j].astype(float).tolist() for j, v in enumerate(VERDICTS)}
     # refused / judge_score: the columns of the binary judge, kept for readers of older results
