@@ -67,11 +67,21 @@ def _smoothed(values: list[float], window: int) -> np.ndarray:
     return (sums[ends] - sums[starts]) / (ends - starts)
 
 
+def _sparse_log_label(value: float, _position) -> str:
+    """Label the 2s and 5s between decades (0.2, 0.5), so the labels do not overlap."""
+    mantissa = round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
+    return f"{value:g}" if mantissa in (2, 5) else ""
+
+
 def _curve(ax, steps: list[int], values: list[float], colour: str, label: str, log: bool = False) -> None:
     """Raw values faint, their moving average bold; log scale only when the values span more than a decade."""
     positive = [v for v in values if v > 0]
     if log and positive and max(positive) > 10 * min(positive):
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 0.06, not 6 x 10^-2
+        ax.yaxis.set_minor_formatter(FuncFormatter(_sparse_log_label))
     window = max(1, len(values) // 50)
     if window > 1:
         ax.plot(steps, values, color=colour, lw=0.6, alpha=0.3)
