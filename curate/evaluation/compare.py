@@ -37,6 +37,8 @@ class CompareConfig:
     def __post_init__(self) -> None:
         if self.n_boot < 1:
             raise ConfigError(f"--n-boot {self.n_boot}: must be >= 1 (10000 is usual)")
+        if self.seed < 0:
+            raise ConfigError(f"--seed {self.seed}: must be >= 0 (the bootstrap's generator takes no negative seed)")
 
 
 @dataclass(frozen=True)
