@@ -33,8 +33,10 @@ class RunConfig(StageConfig):
     dry_run: bool = False
     """Print the plan (which stages run or are skipped, and why) and stop."""
 
-    unused_fields = ("device", "progress", "seed", "threads")  # the recipe sets them per stage (or in defaults)
-    field_help = {"overwrite": "Rerun every stage and replace its output, complete or not."}
+    unused_fields = ("device", "seed")  # the recipe sets them per stage (or in defaults)
+    field_help = {"overwrite": "Rerun every stage and replace its output, complete or not.",
+                  "threads": "CPU threads for torch and BLAS in every stage that does not set its own.",
+                  "progress": "Show progress bars (--no-progress hides them in every stage)."}
 
 
 @dataclass
@@ -103,10 +105,16 @@ def plan(recipe: Recipe, overwrite: bool = False) -> list[Step]:
     return steps
 
 
-def _replacing(config, replace: bool):
-    if not replace or "overwrite" in getattr(config, "unused_fields", ()):
-        return config
-    return dataclasses.replace(config, overwrite=True)
+def _replacing(config, replace: bool, progress: bool = True):
+    """The stage's config as run: overwrite when asked, progress off when the run says so. Neither enters the
+    stage's config hash (stage_state reads the config as the recipe gives it)."""
+    unused = getattr(config, "unused_fields", ())
+    changes = {}
+    if replace and "overwrite" not in unused:
+        changes["overwrite"] = True
+    if not progress and "progress" not in unused and hasattr(config, "progress"):
+        changes["progress"] = False
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def _summary(result: Any) -> dict:
@@ -118,13 +126,13 @@ def _summary(result: Any) -> dict:
     return {k: v for k, v in result.items() if isinstance(v, (str, int, float, bool)) and len(str(v)) < 200}
 
 
-def _run_stage(stage: Stage, outputs: dict[str, Path], overwrite: bool) -> dict:
+def _run_stage(stage: Stage, outputs: dict[str, Path], overwrite: bool, progress: bool = True) -> dict:
     """Run one stage and stamp it; a stage error is re-raised naming the stage."""
     digest, config, inputs = stage_state(stage, outputs)
     stamped = read_stamp(stage.out) is not None
     started = time.perf_counter()
     try:
-        result = load(stage.spec.runner)(_replacing(stage.config, overwrite or stamped))
+        result = load(stage.spec.runner)(_replacing(stage.config, overwrite or stamped, progress))
     except CurateError as err:
         hint = ""
         if isinstance(err, ConfigError) and stage.out.exists() and not (overwrite or stamped):
@@ -147,6 +155,9 @@ def _line(values: dict) -> str:
 
 def run(config: RunConfig) -> dict:
     """Plan the recipe, print the plan, then (unless --dry-run) run the stages that need it."""
+    from curate.device import apply_threads
+
+    apply_threads(config)  # a stage with its own threads sets them again when it starts
     recipe = load_recipe(config.recipe)
     steps = plan(recipe, config.overwrite)
     print(f"recipe {recipe.path} -> {recipe.out}: {sum(s.run for s in steps)} of {len(steps)} stages to run",
@@ -162,7 +173,7 @@ def run(config: RunConfig) -> dict:
     todo = [s for s in steps if s.run]
     for i, step in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {step.stage.name} ...", flush=True)
-        result = _run_stage(step.stage, outputs, config.overwrite)
+        result = _run_stage(step.stage, outputs, config.overwrite, config.progress)
         print(f"[{i}/{len(todo)}] {step.stage.name} done in {result['seconds']} s -> {step.stage.out}"
               + (f" ({_line(result)})" if _line(result) else ""), flush=True)
         outcome["ran"].append(step.stage.name)

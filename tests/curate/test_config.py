@@ -241,7 +241,10 @@ def test_no_stage_config_redeclares_a_shared_field():
 def test_every_stage_command_offers_threads_and_no_progress():
     import click
 
+    no_compute = {"ReportConfig": "renders a finished run's files as one HTML page (tests/test_consistency.py)"}
     for cls in _stage_configs():
+        if cls.__name__ in no_compute:
+            continue
         cmd = click.command()(config_options(cls)(lambda **kw: None))
         opts = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
         assert {"--threads", "--no-progress"} <= opts, cls.__name__
