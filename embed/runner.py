@@ -120,8 +120,27 @@ def run_local(jobs: Iterable[ShardJob], builder, manifest: Manifest, config, rep
             settle()
 
 
+def _shard_result(future, index: int, out: Path):
+    """A shard task's (manifest entry, dim, failures); a lost worker becomes WorkerLostError naming the shard."""
+    from embed.dask import WorkerLostError, worker_lost
+
+    try:
+        return future.result()
+    except Exception as err:
+        if not worker_lost(err):
+            raise
+        raise WorkerLostError(f"a Dask worker died while embedding shard {index} ({type(err).__name__}: {err}); the "
+                              f"shards finished so far are kept in {out} and this one was not written. Rerun the "
+                              "same command to finish the folder (give workers more memory if one was killed for "
+                              "lack of it)") from err
+
+
 def run_dask(jobs: Iterable[ShardJob], builder, manifest: Manifest, config, report, bar) -> None:
-    """One task per shard on a Dask cluster; at most two tasks per worker in flight, so memory stays bounded."""
+    """One task per shard on a Dask cluster; at most two tasks per worker in flight, so memory stays bounded.
+
+    A worker that dies under a task has it rerun elsewhere by Dask; when Dask gives up (or the cluster restarts),
+    WorkerLostError says which shard, and the finished shards stay listed so a rerun continues from them.
+    """
     from distributed import wait
 
     from embed.dask import connect
@@ -133,8 +152,7 @@ def run_dask(jobs: Iterable[ShardJob], builder, manifest: Manifest, config, repo
 
         def settle(done):
             for future in done:
-                in_flight.pop(future)
-                entry, dim, failures = future.result()
+                entry, dim, failures = _shard_result(future, in_flight.pop(future), config.out)
                 manifest.complete(entry, dim)
                 report(failures)
                 bar.update(entry["records"] + len(failures))
