@@ -1,8 +1,15 @@
-"""Dask map-reduce log-kernel: source shards are tasks; each Sinkhorn half-step maps over the shards.
+"""SOT on a Dask cluster without a fat driver: the corpus stays on the workers, sharded.
 
-row_lse: every shard returns its own rows of log Σ_j exp(h_j − C_ij/eps) (concatenated in shard order).
-col_lse: every shard returns a partial (max, Σ exp) pair per anchor [m]; the reduce merges them, so only
-O(m) numbers per shard travel. Results equal the local StreamKernel up to float rounding.
+`ShardedCorpus` is the driver's handle: one ShardGroup actor per worker (transport/dask_worker.py) reads that
+worker's embedding shards (a path or fsspec URL every worker sees), builds and keeps each shard's kernel
+(kNN-sparse or stream) and every per-row vector of the solve. Each Sinkhorn half-step is one call per worker that
+sends O(m) numbers and gets back O(m): per-anchor sums or log-sum-exp pairs (max, Σ exp(v − max)), merged here
+(dask_sinkhorn.py, dask_pushpull.py). The driver holds the layout, O(m) arrays and, at the end, the per-row
+weights and potentials it returns. `call` counts the payload bytes it sends and receives (`traffic`). A worker that
+dies holding shards loses their state: the call raises WorkerLostError and nothing is written; a rerun rebuilds.
+
+`DaskKernel` is the older LogKernel over in-memory shards (each half-step moves O(n) numbers): a drop-in kernel
+for sinkhorn_kernel on small problems; `curate sot-weight --dask` uses ShardedCorpus.
 """
 
 from __future__ import annotations
@@ -10,9 +17,145 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from curate.errors import InputError
+from transport.dask_shards import ShardSource
+from transport.dask_worker import ShardGroup
 from transport.stream import StreamKernel, merge_lse
 
-__all__ = ["DaskKernel", "dask_client"]
+__all__ = ["ShardedCorpus", "DaskKernel", "place_shards", "merged_lse"]
+
+
+def place_shards(sources: list[ShardSource], workers: list[str]) -> dict[str, list[ShardSource]]:
+    """Shards spread over workers by rows (largest first to the least loaded), each worker's list in shard order."""
+    load = {w: 0 for w in workers}
+    placed: dict[str, list[ShardSource]] = {w: [] for w in workers}
+    for source in sorted(sources, key=lambda s: (-s.rows, s.index)):
+        worker = min(workers, key=lambda w: (load[w], workers.index(w)))
+        placed[worker].append(source)
+        load[worker] += source.rows
+    return {w: sorted(group, key=lambda s: s.index) for w, group in placed.items() if group}
+
+
+def merged_lse(pairs: list[tuple[np.ndarray, np.ndarray]], dtype: torch.dtype) -> torch.Tensor:
+    """log Σ exp from the groups' per-anchor (max, Σ exp(· − max)) pairs [m]; -inf where no row reaches."""
+    top, total = (torch.from_numpy(np.asarray(a)).to(dtype) for a in pairs[0])
+    for pair in pairs[1:]:
+        top, total = merge_lse(top, total, *(torch.from_numpy(np.asarray(a)).to(dtype) for a in pair))
+    return torch.log(total) + top
+
+
+def _nbytes(value) -> int:
+    """Payload bytes of a call's arguments or replies: arrays by size, numbers as 8 bytes."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    return 8 if isinstance(value, (int, float, np.number)) else 0
+
+
+class ShardedCorpus:
+    """Shards read and held by Dask workers (one ShardGroup actor per worker); see the module docstring.
+
+    `n` is the number of good rows; `shards` lists per shard its index, rows read, good and bad rows."""
+
+    def __init__(self, client, sources: list[ShardSource]):
+        workers = sorted(client.scheduler_info()["workers"])
+        self.client, self.layout = client, place_shards(sources, workers)
+        self.traffic = {"sent": 0, "received": 0, "calls": 0}
+        self._futures = [client.submit(ShardGroup, group, actor=True, workers=[w], allow_other_workers=True,
+                                       pure=False) for w, group in self.layout.items()]
+        self.groups = self._wait(self._futures, "starting the shard holders")
+        # rows as the manifests list them until the workers read the shards (build_kernels, refresh)
+        self.shards = [{"index": s.index, "rows": s.rows, "good": s.rows, "bad": 0, "bad_ids": []}
+                       for s in sorted(sources, key=lambda s: s.index)]
+        self.n = sum(s.rows for s in sources)
+
+    def refresh(self) -> None:
+        """Rows read, good and bad per shard, and n (good rows), as the workers found them."""
+        self.shards = sorted((row for reply in self.call("summary") for row in reply), key=lambda r: r["index"])
+        self.n = sum(r["good"] for r in self.shards)
+
+    def check_rows(self, on_error: str, name: str = "corpus") -> None:
+        """Fail on NaN/inf/all-zero rows under --on-error fail (naming the first ids), and on no usable row."""
+        bad = sum(s["bad"] for s in self.shards)
+        if bad and on_error == "fail":
+            ids = [i for s in self.shards for i in s["bad_ids"]][:5]
+            raise InputError(f"{name}: {bad} row(s) have NaN/inf or all-zero embeddings (ids: {ids}); "
+                             "fix them or pass --on-error skip to drop and count them")
+        if self.n == 0:
+            raise InputError(f"{name}: no row has a usable embedding; check the input")
+
+    @property
+    def bad_rows(self) -> int:
+        """Rows dropped for a NaN/inf/all-zero vector (under --on-error skip)."""
+        return sum(s["bad"] for s in self.shards)
+
+    def _wait(self, futures, doing: str) -> list:
+        try:
+            return [f.result() for f in futures]
+        except Exception as err:
+            from embed.dask import WorkerLostError, worker_lost  # here: the solve itself needs no embed stage
+
+            if not worker_lost(err):
+                raise
+            raise WorkerLostError(
+                f"a Dask worker was lost while {doing} ({type(err).__name__}: {err}); the shards it held "
+                f"({self._shards_of_lost()}) lost their state, so nothing was written. Rerun the same command: "
+                "workers read their shards again and rebuild their kernels (give workers more memory if one "
+                "was killed for lack of it)") from err
+
+    def _shards_of_lost(self) -> str:
+        try:
+            alive = set(self.client.scheduler_info()["workers"])
+        except OSError:
+            return "unknown"
+        gone = [s.index for w, group in self.layout.items() if w not in alive for s in group]
+        return f"shards {gone}" if gone else "unknown"
+
+    def call(self, method: str, *args) -> list:
+        """`method(*args)` on every group; the replies in group order."""
+        replies = self._wait([getattr(group, method)(*args) for group in self.groups], f"running {method}")
+        self.traffic["sent"] += _nbytes(args) * len(self.groups)
+        self.traffic["received"] += _nbytes(replies)
+        self.traffic["calls"] += len(self.groups)
+        return replies
+
+    def sum(self, method: str, *args):
+        """The sum of the groups' replies (numbers or arrays)."""
+        replies = self.call(method, *args)
+        return sum(replies[1:], replies[0])
+
+    def rows(self, method: str, *args) -> list[np.ndarray]:
+        """Per-shard replies (shard index, array, ...) concatenated in shard order: one [n] array per field."""
+        parts = sorted((part for reply in self.call(method, *args) for part in reply), key=lambda p: p[0])
+        fields = len(parts[0]) - 1
+        return [np.concatenate([p[k + 1] for p in parts]) for k in range(fields)]
+
+    def build_kernels(self, anchors: dict[str, np.ndarray], settings) -> dict[str, torch.Tensor | None]:
+        """Workers read their shards and build each one's kernel per problem ('pull', 'push'); returns per problem
+        the anchors no row reaches [m] (bool; sparse kernels) or None (stream kernels reach every anchor)."""
+        isolated: dict[str, torch.Tensor | None] = {}
+        replies = self.call("build", anchors, settings)
+        self.refresh()
+        for name in anchors:
+            counts = [r[name] for r in replies]
+            isolated[name] = None if counts[0] is None else torch.from_numpy(sum(counts[1:], counts[0]) == 0)
+        return isolated
+
+    def shard_ids(self, index: int) -> tuple[list[str], np.ndarray]:
+        """Ids of every row read from shard `index` and its good-row mask, from the worker that holds it."""
+        for group, sources in zip(self.groups, self.layout.values()):
+            if any(s.index == index for s in sources):
+                ids, good = self._wait([group.shard_ids(index)], "reading a shard's ids")[0]
+                self.traffic["received"] += sum(len(i) for i in ids) + good.nbytes
+                return ids, good
+        raise KeyError(f"no worker holds shard {index}")
+
+    def close(self) -> None:
+        """Release the actors, and with them every shard's state on the workers."""
+        self.groups, self._futures = [], []
 
 
 def _shard_row_lse(x: np.ndarray, y: np.ndarray, h: np.ndarray, eps: float) -> np.ndarray:
@@ -25,19 +168,6 @@ def _shard_col_partial(x: np.ndarray, y: np.ndarray, h: np.ndarray, eps: float) 
     top = v.max(dim=0).values
     safe = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
     return top.numpy(), torch.exp(v - safe).sum(dim=0).numpy()
-
-
-def dask_client(address: str):
-    """A dask.distributed Client for 'local:N' (N local worker processes) or a scheduler address; None for
-    'threads' (Dask's in-process threaded scheduler, no cluster)."""
-    from distributed import Client, LocalCluster
-
-    if address == "threads":
-        return None
-    if address.startswith("local:"):
-        workers = int(address.split(":", 1)[1] or 1)
-        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None))
-    return Client(address)
 
 
 class DaskKernel:

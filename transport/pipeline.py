@@ -82,6 +82,8 @@ def run(config: SOTConfig) -> dict:
     check_output(out, "file", inputs=(config.data, config.safe, config.harmful))
     apply_threads(config)
     timings, start = {}, time.perf_counter()
+    if config.dask is not None:
+        return _run_dask(config, timings, start)
     corpus, safe, harmful = (load_features(s, config) for s in (config.data, config.safe, config.harmful))
     timings["embed"] = time.perf_counter() - start
     _check_compatible(corpus, safe, "safe")
@@ -89,33 +91,57 @@ def run(config: SOTConfig) -> dict:
     x, good = _clean(corpus, "corpus", config.on_error)
     y_safe, _ = _clean(safe, "safe anchors", config.on_error)
     y_harm, _ = _clean(harmful, "harmful anchors", config.on_error)
-    device = resolve_device(config.device)
-    client = None
-    if config.dask is not None:
-        from transport.distributed import dask_client
-
-        client = dask_client(config.dask)
-    try:
-        result, info = solve_weights(x, y_safe, y_harm, config, device, client)
-    finally:
-        if client is not None:
-            client.close()
+    result, info = solve_weights(x, y_safe, y_harm, config, resolve_device(config.device))
     timings["solve"] = result.seconds
     table = corpus.table if corpus.table is not None else pa.table({"id": corpus.ids})
     table = table.filter(pa.array(good))
     keep = keep_mask(result.weights, config.keep_fraction, config.top_k)
-    columns = {"sot_weight": result.weights, "pull_potential": result.pull_potential,
-               "push_potential": result.push_potential, "keep": keep}
-    write_parquet(table, columns, out)
+    write_parquet(table, _columns(result, keep), out)
+    labelled = "is_harmful" in table.column_names
+    labels = np.asarray(table.column("is_harmful").to_pylist(), dtype=bool) if labelled else None
+    skipped_anchors = [int(len(safe.ids) - len(y_safe)), int(len(harmful.ids) - len(y_harm))]
+    return _finish(config, result, info, keep, int((~good).sum()), skipped_anchors, labels, timings, start)
+
+
+def _run_dask(config: SOTConfig, timings: dict, start: float) -> dict:
+    """The --dask run: the corpus stays on the workers (transport/dask_pipeline.py), anchors come here."""
+    from transport.dask_pipeline import ClusterRun
+
+    with ClusterRun(config) as cluster:
+        corpus = cluster.corpus_features()
+        safe, harmful = cluster.anchor_features(config.safe), cluster.anchor_features(config.harmful)
+        timings["embed"] = time.perf_counter() - start
+        _check_compatible(corpus, safe, "safe")
+        _check_compatible(corpus, harmful, "harmful")
+        y_safe, _ = _clean(safe, "safe anchors", config.on_error)
+        y_harm, _ = _clean(harmful, "harmful anchors", config.on_error)
+        result, info = cluster.solve(y_safe, y_harm)
+        timings["solve"] = result.seconds
+        keep = keep_mask(result.weights, config.keep_fraction, config.top_k)
+        written = cluster.write(Path(config.out), _columns(result, keep))
+        skipped = cluster.bad_rows + written.unembedded
+    skipped_anchors = [int(len(safe.ids) - len(y_safe)), int(len(harmful.ids) - len(y_harm))]
+    return _finish(config, result, info, keep, skipped, skipped_anchors, written.labels, timings, start)
+
+
+def _columns(result, keep: np.ndarray) -> dict[str, np.ndarray]:
+    return {"sot_weight": result.weights, "pull_potential": result.pull_potential,
+            "push_potential": result.push_potential, "keep": keep}
+
+
+def _finish(config: SOTConfig, result, info: dict, keep: np.ndarray, skipped: int, skipped_anchors: list[int],
+            labels: np.ndarray | None, timings: dict, start: float) -> dict:
+    """OUT.png, the summary, and OUT.json beside the Parquet; returns the summary."""
+    out = Path(config.out)
     write_png(result.weights, result.pull_potential, result.push_potential, keep, out.with_suffix(".png"))
-    summary = {"rows": int(len(x)), "skipped_rows": int((~good).sum()),
-               "skipped_anchor_rows": [int(len(safe.ids) - len(y_safe)), int(len(harmful.ids) - len(y_harm))],
+    summary = {"rows": int(len(result.weights)), "skipped_rows": int(skipped),
+               "skipped_anchor_rows": skipped_anchors,
                "down_weighted": int((result.weights < 0.5).sum()), "kept": int(keep.sum()),
                "converged": bool(result.converged), "outer_iterations": int(result.outer_iterations),
                "relative_change": relative_change(result.objective),
                "files": [str(out), str(out.with_suffix(".json")), str(out.with_suffix(".png"))]}
-    if "is_harmful" in table.column_names:
-        summary.update(quality(result.weights, np.asarray(table.column("is_harmful").to_pylist(), dtype=bool)))
+    if labels is not None:
+        summary.update(quality(result.weights, labels))
     timings["total"] = time.perf_counter() - start
     save_config(config, out.with_suffix(".json"), summary=summary, solver=info, objective=result.objective,
                 converged=result.converged, outer_iterations=result.outer_iterations,
