@@ -181,6 +181,23 @@ def _concept_table(kept, leaders, members, labels, scores, found, keep, layer: i
         pl.Series("harm_data_score", scores["harm_data"].astype(np.float32)))
 
 
+def _run_on_one_cluster(config: BuildConfig) -> dict:
+    """--dask local:N / local-threads:N: one cluster serves every embedding and activation stage of the build
+    (each stage would start and stop its own), and the workers keep their models between stages; it stops at the
+    end. build_config.json records --dask as given, not the cluster's address."""
+    from dataclasses import replace
+
+    from embed.dask import connect
+
+    client, close = connect(config.dask)
+    try:
+        manifest = run(replace(config, dask=client.scheduler.address))
+    finally:
+        close()
+    save_config(config, config.out / "build_config.json")
+    return manifest
+
+
 def run(config: BuildConfig) -> dict:
     """Build the dictionary into `config.out`; returns the manifest (also written to manifest.json)."""
     import polars as pl
@@ -196,6 +213,8 @@ def run(config: BuildConfig) -> dict:
     from curate.models import model_fingerprint, resolve_model_path
 
     check_output(config.out, "folder", inputs=(config.concepts, config.pool, config.labels))
+    if config.dask is not None and config.dask.startswith("local"):
+        return _run_on_one_cluster(config)
     apply_threads(config)
     timer = _Timer()
     num_layers = int(AutoConfig.from_pretrained(resolve_model_path(config.model)).num_hidden_layers)
