@@ -122,7 +122,10 @@ def test_extra_rate_in_b_is_reported_not_compared(arms, tmp_path):
 
 
 def test_eval_default_invocation_unchanged(monkeypatch, tmp_path, capsys):
-    import curate.evaluation.run as eval_run
+    import importlib
+
+    # the module itself: `import curate.evaluation.run as m` would give the lazily exported function `run`
+    eval_run = importlib.import_module("curate.evaluation.run")
 
     seen = {}
 
