@@ -121,7 +121,19 @@ def _run_dask(config: SOTConfig, timings: dict, start: float) -> dict:
         written = cluster.write(Path(config.out), _columns(result, keep))
         skipped = cluster.bad_rows + written.unembedded
     skipped_anchors = [int(len(safe.ids) - len(y_safe)), int(len(harmful.ids) - len(y_harm))]
-    return _finish(config, result, info, keep, skipped, skipped_anchors, written.labels, timings, start)
+    return _finish(config, result, info, keep, skipped, skipped_anchors, written.labels, timings, start,
+                   picture=_picture_rows(len(result.weights), config.seed))
+
+
+PICTURE_ROWS = 200_000
+"""Rows the --dask run draws in OUT.png at most (a seeded sample): matplotlib holds every point it draws, ~200 MB
+for 1e6 rows, which a driver that must not grow with n cannot afford."""
+
+
+def _picture_rows(n: int, seed: int) -> np.ndarray | None:
+    if n <= PICTURE_ROWS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, PICTURE_ROWS, replace=False))
 
 
 def _columns(result, keep: np.ndarray) -> dict[str, np.ndarray]:
@@ -130,10 +142,13 @@ def _columns(result, keep: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _finish(config: SOTConfig, result, info: dict, keep: np.ndarray, skipped: int, skipped_anchors: list[int],
-            labels: np.ndarray | None, timings: dict, start: float) -> dict:
-    """OUT.png, the summary, and OUT.json beside the Parquet; returns the summary."""
+            labels: np.ndarray | None, timings: dict, start: float, picture: np.ndarray | None = None) -> dict:
+    """OUT.png (of the rows in `picture`, default all), the summary, and OUT.json beside the Parquet; returns the
+    summary."""
     out = Path(config.out)
-    write_png(result.weights, result.pull_potential, result.push_potential, keep, out.with_suffix(".png"))
+    rows = slice(None) if picture is None else picture
+    write_png(result.weights[rows], result.pull_potential[rows], result.push_potential[rows], keep[rows],
+              out.with_suffix(".png"))
     summary = {"rows": int(len(result.weights)), "skipped_rows": int(skipped),
                "skipped_anchor_rows": skipped_anchors,
                "down_weighted": int((result.weights < 0.5).sum()), "kept": int(keep.sum()),

@@ -117,3 +117,14 @@ def test_a_killed_worker_leaves_no_output_and_a_rerun_completes(tmp_path, folder
     run(_sot(tmp_path, "dask", solver="sparse", dask="local:2", **paths))
     run(_sot(tmp_path, "local", solver="sparse", **paths))
     _assert_same_output(tmp_path / "local.parquet", tmp_path / "dask.parquet")
+
+
+def test_the_picture_of_a_large_run_is_a_seeded_sample():
+    """The --dask driver draws at most PICTURE_ROWS points (matplotlib holds them all), the same ones each run."""
+    from transport.pipeline import PICTURE_ROWS, _picture_rows
+
+    assert _picture_rows(PICTURE_ROWS, seed=0) is None
+    rows = _picture_rows(3 * PICTURE_ROWS, seed=0)
+    assert len(np.unique(rows)) == len(rows) == PICTURE_ROWS and rows.max() < 3 * PICTURE_ROWS
+    assert np.array_equal(rows, _picture_rows(3 * PICTURE_ROWS, seed=0))
+    assert not np.array_equal(rows, _picture_rows(3 * PICTURE_ROWS, seed=1))
