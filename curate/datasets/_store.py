@@ -6,6 +6,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
+from curate.datasets import sot_family
 from curate.datasets._keys import stable_hash
 from curate.datasets._registry import DATASETS
 from curate.datasets._sources import LICENCES
@@ -13,7 +14,7 @@ from curate.errors import InputError
 
 __all__ = ["load_dataset_table", "list_datasets", "dataset_schema", "version_key", "SPLITS"]
 
-CODE_VERSION = "3"  # bump when any builder's output changes
+CODE_VERSION = "4"  # bump when any builder's output changes
 SPLITS = ("train", "heldout", "all")
 
 
@@ -25,6 +26,7 @@ def version_key() -> str:
             versions.append(f"{package}={metadata.version(package)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{package}=missing")
+    versions.append(sot_family.data_key())  # the generated answers the SOT family is built from
     return f"v{CODE_VERSION}-{stable_hash(*versions):016x}"[:20]
 
 
@@ -87,7 +89,7 @@ def list_datasets() -> list[dict]:
         table = load_dataset_table(name)
         splits = {s: int(sum(1 for v in table["split"].to_pylist() if v == s)) for s in ("train", "heldout")}
         notes = ""
-        if "is_harmful" in table.column_names:
+        if "is_harmful" in table.column_names and table.num_rows:  # the SOT family is empty until generated
             harmful = int(sum(table["is_harmful"].to_pylist()))
             notes = f"harmful {harmful}/{table.num_rows} = {100 * harmful / table.num_rows:.2f}%"
         out.append({"name": name, "rows": table.num_rows, "splits": splits, "description": spec.description,
