@@ -24,6 +24,7 @@ import torch
 from curate.errors import ConfigError, InputError
 from curate.io import atomic_write_text, read_safetensors
 from curate.lm.chat import format_prompt
+from curate.lm.generation import encode_left_padded
 from curate.lm.layers import decoder_layers
 
 __all__ = ["last_token_activations", "difference_of_means", "DirectionController", "save_direction",
@@ -38,18 +39,11 @@ def last_token_activations(model, tokenizer, prompts: list[str], layer: int, bat
     if not 1 <= layer <= len(blocks):
         raise ConfigError(f"--layer {layer}: the model has {len(blocks)} decoder layers (use 1..{len(blocks)})")
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rows = []
     for start in range(0, len(prompts), batch_size):
         texts = [format_prompt(tokenizer, p, system) for p in prompts[start:start + batch_size]]
-        encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        width = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, e in enumerate(encoded):
-            ids[i, width - len(e):] = torch.tensor(e)
-            mask[i, width - len(e):] = 1
-        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+        ids, mask = encode_left_padded(tokenizer, texts, device)
+        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         rows.append(out.hidden_states[layer][:, -1].float().cpu())
     return torch.cat(rows)
 
