@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from curate.evaluation.judges.rules import DEFAULT_THRESHOLDS, degenerate_mask
@@ -15,19 +13,12 @@ FLAG_SOURCES = ("patterns", "prefixes", "mitigation")
 """One 0/1 feature per refusal phrase source (in the first 160 characters), then the degenerate rule flag."""
 
 
-@lru_cache(maxsize=2)
-def _text_encoder(name: str):
-    """(tokenizer, model), loaded once per process: a judge_choice run encodes several times per candidate."""
-    from curate.models import load_text_encoder
-
-    return load_text_encoder(name)
-
-
 def encode_texts(texts: list[str], encoder: str = "minilm", batch_size: int = 64) -> np.ndarray:
     """[n, d] float32 unit-norm sentence embeddings, the same vectors `curate embed --encoder text` writes."""
+    from curate.models import load_text_encoder
     from embed.encoders.text import TextEncoder
 
-    tokenizer, model = _text_encoder(encoder)
+    tokenizer, model = load_text_encoder(encoder)
     if not texts:  # a tokenizer cannot take an empty batch
         return np.zeros((0, int(model.config.hidden_size)), dtype=np.float32)
     return TextEncoder(tokenizer, model, batch_size=batch_size).encode([t or "" for t in texts]).vectors
