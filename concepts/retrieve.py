@@ -7,32 +7,43 @@ for text. A stimulus that fits many concepts is therefore far from each of them.
 closest of the `candidates` nearest (by cosine) stimuli; negatives: the `negatives` farthest of a fixed random
 background sample of the retrieved positives of all concepts (so negatives share the positives' style, and
 the activation pass covers the positives only).
+
+The FAISS search runs on the GPU of `device` when that is CUDA and FAISS has GPU support (faiss-gpu,
+`faiss.get_num_gpus() > 0`), on the CPU otherwise; both give the same neighbours up to float rounding and ties.
+HNSW indexes and searches for more than 2,048 neighbours (FAISS's GPU limit) stay on the CPU.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from curate.errors import ConfigError, InputError
 
-__all__ = ["Retrieval", "build_index", "log_normaliser", "retrieve"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Retrieval", "build_index", "log_normaliser", "retrieve", "search_device"]
 
 IndexKind = Literal["auto", "flat", "ivf", "hnsw"]
+
+_GPU_MAX_K = 2048  # the most neighbours FAISS's GPU indexes return per query
 
 
 @dataclass
 class Retrieval:
     """pos_index/pos_dist [K, p] and neg_index/neg_dist [K, n] into the pool (−1 / inf where a concept has
-    fewer positives passing `min_similarity`); `index_kind` is the FAISS index used."""
+    fewer positives passing `min_similarity`); `index_kind` is the FAISS index used and `search_device` where it
+    searched ("cpu" or "cuda:N")."""
 
     pos_index: np.ndarray
     pos_dist: np.ndarray
     neg_index: np.ndarray
     neg_dist: np.ndarray
     index_kind: str
+    search_device: str = "cpu"
 
     @property
     def n_pos(self) -> np.ndarray:
@@ -62,6 +73,30 @@ def build_index(vectors: np.ndarray, kind: IndexKind = "auto", seed: int = 0):
         raise ConfigError(f"--index {kind!r} is not one of auto, flat, ivf, hnsw")
     index.add(vectors)
     return index
+
+
+def search_device(device: str | torch.device, k: int) -> torch.device:
+    """Where a k-nearest search should run: the CUDA `device` ('auto' is CUDA when torch sees one) when FAISS can
+    use a GPU and k is within its GPU limit, the CPU otherwise. 'cuda' without CUDA is a ConfigError."""
+    import torch
+
+    from curate.device import resolve_device
+    from transport.dask_kernels import faiss_gpu_count
+
+    resolved = resolve_device(device)
+    if resolved.type != "cuda" or k > _GPU_MAX_K or faiss_gpu_count() == 0:
+        return torch.device("cpu")
+    return torch.device("cuda", resolved.index or 0)
+
+
+def _nearest(vectors: np.ndarray, queries: np.ndarray, k: int, kind: IndexKind, seed: int,
+             device: torch.device) -> tuple[np.ndarray, bool]:
+    """Indices [K, k] of the k most similar rows of `vectors` per query, and whether FAISS searched on a GPU."""
+    from transport.dask_kernels import faiss_on_device
+
+    index = build_index(vectors, kind, seed)
+    searcher = faiss_on_device(index, device)
+    return searcher.search(queries, k)[1], searcher is not index
 
 
 def log_normaliser(concepts: np.ndarray, stimuli: np.ndarray, scale: float, block: int = 4096) -> np.ndarray:
@@ -113,14 +148,18 @@ def _check(concepts: np.ndarray, views: list[np.ndarray], positives: int, negati
 
 def retrieve(concepts: np.ndarray, captions: np.ndarray, *, images: np.ndarray | None = None, positives: int = 8,
              negatives: int = 8, candidates: int = 32, background: int = 2048, scale: float = 20.0,
-             min_similarity: float = 0.0, index: IndexKind = "auto", seed: int = 0) -> Retrieval:
-    """Positives and negatives per concept. concepts [K, d], captions (and images) [n, d], all unit rows."""
+             min_similarity: float = 0.0, index: IndexKind = "auto", seed: int = 0,
+             device: str | torch.device = "auto") -> Retrieval:
+    """Positives and negatives per concept. concepts [K, d], captions (and images) [n, d], all unit rows; the
+    FAISS search runs where `search_device(device, k)` says."""
     views = [captions] if images is None else [images, captions]
     _check(concepts, views, positives, negatives)
     n, k = len(captions), min(max(candidates, positives), len(captions))
-    found = [build_index(v, index, seed).search(np.ascontiguousarray(concepts, dtype=np.float32), k)[1]
-             for v in views]
-    cand = np.concatenate(found, axis=1)
+    where = search_device(device, k)
+    queries = np.ascontiguousarray(concepts, dtype=np.float32)
+    found = [_nearest(v, queries, k, index, seed, where) for v in views]
+    cand = np.concatenate([nearest for nearest, _ in found], axis=1)
+    on_gpu = any(gpu for _, gpu in found)
     lse = [np.zeros(n, dtype=np.float32) for _ in views]
     needed = np.unique(cand[cand >= 0])
     for full, v in zip(lse, views):
@@ -129,7 +168,7 @@ def retrieve(concepts: np.ndarray, captions: np.ndarray, *, images: np.ndarray |
     back = _background(pos_index, n, background, negatives, np.random.default_rng(seed))
     neg_index, neg_dist = _negatives(concepts, views, lse, back, negatives, scale)
     kind = ("flat" if n <= 50_000 else "ivf") if index == "auto" else index
-    return Retrieval(pos_index, pos_dist, neg_index, neg_dist, kind)
+    return Retrieval(pos_index, pos_dist, neg_index, neg_dist, kind, str(where) if on_gpu else "cpu")
 
 
 def _positives(concepts, views, lse, cand, positives, scale, min_similarity):

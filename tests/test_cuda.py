@@ -140,3 +140,28 @@ def test_dask_workers_solve_on_their_gpu():
         devices = corpus.call("device")
     assert [d[:4] for d in devices] == ["cuda"] and len(corpus.shards) == 3
     np.testing.assert_allclose(gpu.weights, cpu.weights, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_concept_retrieval_on_the_gpu_matches_cpu(kind):
+    """concepts.retrieve searches on the GPU when FAISS can and returns the CPU's positives and negatives."""
+    import torch
+
+    pytest.importorskip("faiss")
+    from concepts.retrieve import retrieve
+    from transport.dask_kernels import faiss_gpu_count
+
+    if faiss_gpu_count() == 0:
+        pytest.skip("this FAISS has no GPU support (install faiss-gpu)")
+    rng = np.random.default_rng(2)
+    concepts = _unit(rng, 40, 48)
+    near = np.repeat(concepts, 8, axis=0) + 0.05 * rng.standard_normal((320, 48)).astype(np.float32)
+    stimuli = np.vstack([near / np.linalg.norm(near, axis=1, keepdims=True), _unit(rng, 3000, 48)])
+    options = dict(positives=8, negatives=8, candidates=32, background=256, index=kind)
+    cpu = retrieve(concepts, stimuli, device="cpu", **options)
+    gpu = retrieve(concepts, stimuli, device=torch.device("cuda"), **options)
+    assert cpu.search_device == "cpu" and gpu.search_device == "cuda:0"
+    assert (gpu.pos_index // 8 == np.arange(40)[:, None]).all()
+    np.testing.assert_array_equal(np.sort(gpu.pos_index, 1), np.sort(cpu.pos_index, 1))
+    np.testing.assert_allclose(gpu.pos_dist, cpu.pos_dist, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(gpu.neg_dist, cpu.neg_dist, rtol=0, atol=1e-4)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from concepts.retrieve import build_index, log_normaliser, retrieve
+from concepts.retrieve import build_index, log_normaliser, retrieve, search_device
 from curate.errors import ConfigError, InputError
 
 
@@ -78,3 +78,93 @@ def test_bad_input(planted):
         retrieve(concepts, stimuli[:, :16])
     with pytest.raises(ConfigError, match="--index 'lsh'"):
         build_index(stimuli, "lsh")
+
+
+class _FakeGpuIndex:
+    """What index_cpu_to_gpu returns in the device-choice tests: the CPU index, searched through a wrapper."""
+
+    def __init__(self, index, gpu: int):
+        self.index, self.gpu = index, gpu
+
+    def search(self, queries, k):
+        return self.index.search(queries, k)
+
+
+@pytest.fixture
+def fake_faiss_gpu(monkeypatch):
+    """FAISS reports `gpus` GPUs and records each index moved to one, so the GPU branch runs without a GPU."""
+    faiss = pytest.importorskip("faiss")
+    from transport import dask_kernels
+
+    moved: list[int] = []
+
+    def to_gpu(resources, gpu, index):
+        moved.append(gpu)
+        return _FakeGpuIndex(index, gpu)
+
+    def set_gpus(gpus: int) -> list[int]:
+        monkeypatch.setattr(faiss, "get_num_gpus", lambda: gpus, raising=False)
+        return moved
+
+    monkeypatch.setattr(faiss, "StandardGpuResources", object, raising=False)
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", to_gpu, raising=False)
+    monkeypatch.setattr(dask_kernels, "_GPU_RESOURCES", {})  # keep the fake resources out of the real cache
+    return set_gpus
+
+
+def test_search_goes_to_the_gpu_when_faiss_sees_one(planted, fake_faiss_gpu):
+    import torch
+
+    concepts, stimuli = planted
+    images = _unit(stimuli + 0.05 * np.random.default_rng(4).normal(size=stimuli.shape))
+    options = dict(positives=6, negatives=4, candidates=12, background=64)
+    cpu = retrieve(concepts, stimuli, images=images, device="cpu", **options)
+    moved = fake_faiss_gpu(1)
+    gpu = retrieve(concepts, stimuli, images=images, device=torch.device("cuda", 1), **options)
+    assert moved == [1, 1] and gpu.search_device == "cuda:1"  # one index per view, on the asked GPU
+    assert cpu.search_device == "cpu"
+    for field in ("pos_index", "pos_dist", "neg_index", "neg_dist"):
+        np.testing.assert_array_equal(getattr(gpu, field), getattr(cpu, field))
+
+
+def test_search_stays_on_the_cpu_when_the_gpu_is_not_usable(planted, fake_faiss_gpu, monkeypatch):
+    import torch
+
+    from concepts import retrieve as retrieve_module
+
+    concepts, stimuli = planted
+    cuda = torch.device("cuda")
+    moved = fake_faiss_gpu(1)
+    assert retrieve(concepts, stimuli, device="cpu").search_device == "cpu"  # --device cpu wins
+    assert retrieve(concepts, stimuli, index="hnsw", device=cuda).search_device == "cpu"  # no GPU HNSW in FAISS
+    monkeypatch.setattr(retrieve_module, "_GPU_MAX_K", 16)
+    assert retrieve(concepts, stimuli, candidates=17, device=cuda).search_device == "cpu"  # k over the GPU limit
+    assert moved == []
+    assert retrieve(concepts, stimuli, candidates=16, device=cuda).search_device == "cuda:0"
+    fake_faiss_gpu(0)  # faiss-cpu
+    assert retrieve(concepts, stimuli, device=cuda).search_device == "cpu"
+    assert moved == [0]
+
+
+def test_search_device_choice(fake_faiss_gpu):
+    import torch
+
+    fake_faiss_gpu(2)
+    assert search_device(torch.device("cuda", 1), 32) == torch.device("cuda", 1)
+    assert search_device(torch.device("cuda"), 32) == torch.device("cuda", 0)
+    assert search_device(torch.device("cuda"), 4096) == torch.device("cpu")
+    assert search_device("cpu", 32) == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert search_device("auto", 32).type == expected
+    fake_faiss_gpu(0)
+    assert search_device(torch.device("cuda"), 32) == torch.device("cpu")
+
+
+def test_cuda_device_without_cuda_is_refused(planted):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    concepts, stimuli = planted
+    with pytest.raises(ConfigError, match="--device cuda: CUDA is not available"):
+        retrieve(concepts, stimuli, device="cuda")
