@@ -1,0 +1,161 @@
+"""CAST tested fairly (issue 18): calibration you can trust, a set-up where utility is lost, arms at equal budget.
+
+    .venv/bin/python -m bench.cast.fair --work runs/cast-fair --stop-after plan     # measure s/step, print the plan
+    .venv/bin/python -m bench.cast.fair --work runs/cast-fair                       # everything (reruns skip done work)
+    .venv/bin/python -m bench.cast.fair --work runs/cast-fair --seeds 0 --arms full,cast,random --rhos 0.1
+
+Stages (each writes into --work; finished work is skipped on rerun):
+ 1. data    disjoint sets (bench/cast/data.py): training = refusals + WordNet glosses (no man-page row);
+            D_safe / D_util draws a and b (>= 64 rows each; D_util = man-page Q/A); held-out harmful prompts,
+            the over-refusal set's held-out split, held-out man-page Q/A for answer NLL.
+ 2. plan    a few optimiser steps of full attention tuning, timed: seconds/step and the run's estimate.
+ 3. maps    the head map on draws a and b (ablation sensitivity unless --sensitivity taylor), their Spearman
+            and top-rho overlap (stability.json), the head-map picture (--figures/head_map.png).
+ 4. cost    the base model and full attention tuning (seed 0) evaluated first: is refusal >= 90% and did the
+            man-page NLL rise? Without that cost the arms cannot show a recovery and the run stops
+            (--force-arms goes on anyway).
+ 5. arms    per seed: full attention tuning; CAST (skip the top-rho heads of map a); random skip matched in
+            frozen parameters (--random-draws draws); low-conflict skip (the bottom-rho heads); LoRA on q/k/v/o
+            with the rank whose parameter count is closest to CAST's at --lora-rho. Each is evaluated with the
+            shipped three-verdict judge (Wilson intervals), then paired against random skip (McNemar on
+            refusals, paired bootstrap on NLL). Rows and figures go to --results (bench/results/cast.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.common import RESULTS, SYSTEM_PROMPT, make_parser, timed
+
+__all__ = ["parse_args", "main"]
+
+STAGES = ("data", "plan", "maps", "cost", "arms")
+ARMS = ("full", "cast", "random", "low-conflict", "lora")
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed of the data draws (training seeds: --seeds)")
+    p.add_argument("--train-rows", type=int, default=400)
+    p.add_argument("--benign-fraction", type=float, default=0.2, help="WordNet-gloss share of the training rows")
+    p.add_argument("--calibration-rows", type=int, default=64, help="rows per D_safe / D_util draw (>= 64)")
+    p.add_argument("--eval-harmful", type=int, default=128)
+    p.add_argument("--eval-benign", type=int, default=96, help="over-refusal prompts (held-out split)")
+    p.add_argument("--nll-rows", type=int, default=128, help="held-out man-page Q/A scored by answer NLL")
+
+
+def _map_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sensitivity", default="ablation", choices=["ablation", "taylor"])
+    p.add_argument("--diag-batch-size", type=int, default=8)
+    p.add_argument("--ablation-batches", type=int, default=None,
+                   help="utility batches used for ablation (default: all calibration batches)")
+    p.add_argument("--no-compare-taylor", dest="compare_taylor", action="store_false",
+                   help="skip draw a's Taylor map (the ablation-vs-Taylor rank correlation)")
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--seeds", type=_ints, default=[0, 1, 2], help="training seeds, comma-separated")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
+    p.add_argument("--rhos", type=_floats, default=[0.05, 0.1, 0.2], help="skipped head fractions")
+    p.add_argument("--random-draws", type=int, default=3, help="random-skip draws per rho and seed")
+    p.add_argument("--lora-rank", default="match", help="LoRA rank, or 'match' (parameters closest to CAST's)")
+    p.add_argument("--lora-rho", type=float, default=0.1, help="the CAST budget a matched LoRA rank copies")
+    p.add_argument("--lora-lr", type=float, default=None, help="LoRA learning rate (default: --lr)")
+    p.add_argument("--timing-steps", type=int, default=3, help="steps timed by the plan stage")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = make_parser(__doc__)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--results", type=Path, default=RESULTS / "cast.json")
+    p.add_argument("--figures", type=Path, default=RESULTS / "cast", help="where head_map.png is written")
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--system", default=SYSTEM_PROMPT)
+    p.add_argument("--judge", type=Path, default=None, help="a judge file instead of the shipped judge")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--eval-batch-size", type=int, default=16)
+    p.add_argument("--stop-after", choices=STAGES, default="arms")
+    p.add_argument("--force-arms", action="store_true", help="run the arms even when the cost check fails")
+    for add in (_data_arguments, _map_arguments, _train_arguments):
+        add(p)
+    args = p.parse_args(argv)
+    bad = sorted(set(args.arms.split(",")) - set(ARMS))
+    if bad:
+        p.error(f"--arms {args.arms}: unknown {', '.join(bad)}; choose from {', '.join(ARMS)}")
+    args.arm_list = [a for a in ARMS if a in args.arms.split(",")]
+    return args
+
+
+def stage_data(args, folder: Path) -> dict:
+    from bench.cast.data import SplitSizes, build_splits, load_splits, registry_pools, write_splits
+
+    if not (folder / "source.json").exists():
+        sizes = SplitSizes(args.train_rows, args.benign_fraction, args.calibration_rows, args.eval_harmful,
+                           args.eval_benign, args.nll_rows)
+        write_splits(folder, build_splits(registry_pools(), sizes, args.seed), sizes, args.seed)
+    return load_splits(folder)
+
+
+def _load_model(args):
+    import torch
+
+    from curate.device import resolve_device
+    from curate.lm.chat import ensure_chat_template
+    from curate.models import load_causal_lm
+
+    tokenizer, model = load_causal_lm(args.model, device=resolve_device(args.device), dtype=torch.float32)
+    ensure_chat_template(tokenizer, None, args.model)
+    return tokenizer, model
+
+
+def _write_results(args, payload: dict) -> None:
+    from bench.common import machine_info, write_json
+
+    payload = {"settings": {k: v for k, v in vars(args).items() if k != "arm_list"}, **payload,
+               "machine": machine_info()}
+    write_json(args.work / "results.json", payload)
+    if args.results is not None:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.results, payload)
+
+
+def main(argv=None) -> dict:
+    from bench.cast.figures import write_head_map_figure
+    from bench.cast.maps import stage_maps
+
+    args = parse_args(argv)
+    timings: dict[str, float] = {}
+    payload: dict = {"timings": timings}
+    with timed(timings, "data", 1):
+        splits = stage_data(args, args.work / "data")
+    payload["data"] = json.loads((args.work / "data" / "source.json").read_text())
+    if args.stop_after == "data":
+        return payload
+    tokenizer, base = _load_model(args)
+    with timed(timings, "maps", 1):
+        maps = stage_maps(base, tokenizer, splits, args, args.work)
+    payload["map_stability"] = maps["stability"]
+    figure = write_head_map_figure(args.figures / "head_map.png", maps["columns"], maps["columns_b"],
+                                   maps["stability"], 0.1 if 0.1 in args.rhos else args.rhos[0], args.model)
+    payload["figures"] = [str(figure)]
+    print(f"[cast] map stability: {json.dumps(maps['stability'])}", flush=True)
+    _write_results(args, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
