@@ -121,7 +121,7 @@ def _labels(config: BuildConfig, vocab, concept_vectors: np.ndarray):
         position = {i: k for k, i in enumerate(frame["id"])}
         return vectors[[position[content_hash([t])] for t in texts]]
 
-    scores = score_concepts(concept_vectors, embed_texts, harmful)
+    scores = score_concepts(concept_vectors, embed_texts, harmful, synsets=vocab["synset"].to_list())
     labels = assign_labels(scores, config.harm_threshold, config.data_threshold,
                            config.desirable_threshold).astype(object)
     if config.labels is not None:

@@ -54,7 +54,8 @@ class SAEShape:
                               f"k must be in 1..{self.width}; lower --k or raise --expansion")
         if self.num_concepts > self.width:
             raise ConfigError(f"{self.num_concepts} dictionary concepts do not fit in {self.width} latents; "
-                              "raise --expansion so that expansion x dim >= the number of concepts")
+                              "raise --expansion so that expansion x dim >= the number of concepts, or pass "
+                              "--init-fill 1.0 to place as many as fit")
 
 
 @dataclass

@@ -48,6 +48,10 @@ class SAEConfig(StageConfig):
     init: Literal["dictionary", "random"] | None = None
     """dictionary = the K concept directions are the first K decoder rows (encoder = transpose), the rest random;
     default: dictionary when --dictionary is given, else random."""
+    init_fill: float | None = None
+    """--init dictionary: the share of latents that start as dictionary atoms, ceil(share x latents) of them
+    (1.0 = the whole decoder, as the DACO paper); labelled atoms go first, then neutral ones in a seeded order.
+    Default: each dictionary atom takes one latent, the rest start random."""
     steps: int = 2000
     """Optimiser steps."""
     batch_size: int = 1024
@@ -92,6 +96,11 @@ class SAEConfig(StageConfig):
         if self.init == "dictionary" and self.dictionary is None:
             raise ConfigError("--init dictionary needs --dictionary DIR (a concept dictionary folder); "
                               "or pass --init random")
+        if self.init_fill is not None and not 0 < self.init_fill <= 1:
+            raise ConfigError(f"--init-fill {self.init_fill}: a share of the latents, in (0, 1]")
+        if self.init_fill is not None and self.init != "dictionary":
+            raise ConfigError(f"--init-fill {self.init_fill} with --init {self.init}: the fill share only applies "
+                              "to --init dictionary; drop --init-fill or pass --init dictionary")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"--lr {self.lr}: must be > 0")
         if self.buffer_rows < self.batch_size:
@@ -161,7 +170,8 @@ def _options(config: SAEConfig, width: int):
     return FitOptions(steps=config.steps, batch_size=config.batch_size, lr=config.lr or default_lr(width),
                       warmup_steps=config.warmup_steps, auxk_alpha=config.auxk_alpha, aux_k=config.aux_k,
                       l1_coeff=config.l1_coeff, dead_after_tokens=config.dead_after_tokens,
-                      buffer_rows=config.buffer_rows, checkpoint_every=config.checkpoint_every, seed=config.seed)
+                      buffer_rows=config.buffer_rows, checkpoint_every=config.checkpoint_every, seed=config.seed,
+                      progress=config.progress)
 
 
 def _held_out(config: SAEConfig, sae, source) -> dict | None:
@@ -212,6 +222,11 @@ def run(config: SAEConfig) -> dict:
     source = open_activations(config.activations, skip_first_token=config.skip_first_token)
     layer = _layer(config, source)
     dictionary, atoms = _dictionary(config, layer, source.dim)
+    if atoms is not None and config.init == "dictionary":
+        from train.sae.init import select_init_atoms
+
+        labels = [str(label) for label in dictionary.concepts["label"].to_list()]
+        atoms = select_init_atoms(atoms, labels, config.expansion * source.dim, config.init_fill, config.seed)
     device = resolve_device(config.device)
     sae = _build(config, source, layer, atoms, device)
     options = _options(config, sae.width)
@@ -221,7 +236,8 @@ def run(config: SAEConfig) -> dict:
     seconds = time.perf_counter() - started
     final = history[-1]
     summary = {"steps": config.steps, "tokens": config.steps * config.batch_size, "width": sae.width,
-               "arch": config.arch, "k": config.k, "init": config.init, "layer": layer, "lr": options.lr,
+               "arch": config.arch, "k": config.k, "init": config.init,
+               "dictionary_share": round(sae.shape.num_concepts / sae.width, 6), "layer": layer, "lr": options.lr,
                "dictionary_atoms": sae.shape.num_concepts, "device": str(device), "seconds": round(seconds, 2),
                "resumed_from_step": final.get("resumed_from_step", 0),
                "final": {k: final[k] for k in ("loss", "fvu", "l0", "dead_pct")},
