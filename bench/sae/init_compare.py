@@ -134,8 +134,8 @@ def train_all(args) -> dict[tuple[str, int], Path]:
 
 
 def main(argv: list[str] | None = None) -> dict | None:
+    from bench.daco._results import update_results
     from bench.sae._compare import score_runs, summarise
-    from bench.sae._results import merge_results
 
     args = parse_args(argv)
     started = time.perf_counter()
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict | None:
             "estimate_seconds": round(estimate, 1), "settings": _settings(args),
             "seconds": round(time.perf_counter() - started, 1), "machine": machine_info()}
     write_json(args.work / "init_compare.json", part)
-    merge_results(args.results, RESULTS_KEY, part)
+    update_results(args.results, {RESULTS_KEY: part})
     for row in part["rows"]:
         print(json.dumps(row), flush=True)
     print(f"wrote {args.work / 'init_compare.json'} and key {RESULTS_KEY!r} of {args.results}")

@@ -179,19 +179,20 @@ def test_seed_interval_is_student_t():
 
 
 def test_merge_keeps_other_keys(tmp_path):
-    from bench.sae._results import merge_results
+    """The shared daco.json helper the comparison writes through: other scripts' keys survive."""
+    from bench.daco._results import update_results
 
     path = tmp_path / "daco.json"
     path.write_text(json.dumps({"omp": {"omp_speedup": 3.0}, "sae_init": "old"}))
-    merge_results(path, "sae_init", {"rows": [1]})
+    update_results(path, {"sae_init": {"rows": [1]}})
     assert json.loads(path.read_text()) == {"omp": {"omp_speedup": 3.0}, "sae_init": {"rows": [1]}}
     assert [p.name for p in tmp_path.iterdir()] == ["daco.json"]
     path.write_text("{not json")
     with pytest.raises(InputError, match="daco.json: not valid JSON"):
-        merge_results(path, "sae_init", {})
+        update_results(path, {"sae_init": {}})
     path.write_text("[1, 2]")
     with pytest.raises(InputError, match="holds a JSON list"):
-        merge_results(path, "sae_init", {})
+        update_results(path, {"sae_init": {}})
 
 
 def test_init_compare_end_to_end(planted, tmp_path, capsys):
