@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from bench.common import RESULTS, SYSTEM_PROMPT, make_parser, timed
@@ -133,9 +134,103 @@ def _write_results(args, payload: dict) -> None:
         write_json(args.results, payload)
 
 
+def _forward_seconds(model, tokenizer, splits, args) -> float:
+    """One no-grad forward of a calibration batch: the unit the ablation's cost is counted in."""
+    import torch
+
+    from train.cast.signals import batch_loss, loss_settings
+
+    rows = splits["calib_util_a"].slice(0, args.diag_batch_size).to_pylist()
+    settings = loss_settings(args.max_length, args.system)
+    with torch.no_grad():
+        batch_loss(model, tokenizer, rows, settings)  # warm-up
+        started = time.perf_counter()
+        batch_loss(model, tokenizer, rows, settings)
+    return time.perf_counter() - started
+
+
+def stage_plan(base, tokenizer, splits, judge, args, arms: list) -> dict:
+    """Seconds/step, evaluation seconds, the maps' and arms' estimated wall time (printed first)."""
+    from bench.cast.runner import estimate_seconds, measure_step_seconds, run_base
+    from curate.lm.layers import num_layers
+
+    step_s = measure_step_seconds(base, tokenizer, splits, args)
+    print(f"[cast] measured {step_s:.3f} s/step (full attention tuning, batch {args.batch_size}, "
+          f"max length {args.max_length}, {args.timing_steps} steps)", flush=True)
+    base_run = run_base(base, tokenizer, splits, judge, args, args.work)
+    eval_s = base_run["row"]["eval_s"]
+    batches = args.calibration_rows // args.diag_batch_size
+    ablation = min(args.ablation_batches or batches, batches)
+    heads = num_layers(base) * base.config.num_attention_heads
+    forward_s = _forward_seconds(base, tokenizer, splits, args)
+    maps_s = forward_s * (2 * (heads * ablation * 0.6 + 2 * batches * 3) + (2 * batches * 3 if args.compare_taylor
+                                                                            else 0))
+    arms_s = estimate_seconds(len(arms), step_s, eval_s, args.steps)
+    timing = {"step_s": round(step_s, 4), "eval_s": eval_s, "forward_s": round(forward_s, 4),
+              "arms": len(arms), "maps_estimate_s": round(maps_s), "arms_estimate_s": round(arms_s),
+              "total_estimate_s": round(maps_s + arms_s)}
+    print(f"[cast] plan: {len(arms)} arms x ({args.steps} steps x {step_s:.2f} s + eval {eval_s:.0f} s) = "
+          f"{arms_s / 3600:.2f} h; maps ~{maps_s / 60:.0f} min; total ~{(maps_s + arms_s) / 3600:.2f} h", flush=True)
+    return {"timing": timing, "base": base_run}
+
+
+def _arm_line(row: dict) -> str:
+    return (f"[cast] {row['arm']:>12} rho={row['rho']:<5g} seed={row['seed']} draw={row['draw']}: "
+            f"DSR {row['dsr']:.3f} OR {row['or']:.3f} degenerate {row['degenerate']:.3f} NLL {row['nll']:.4f} "
+            f"params {row['params_updated']:,}")
+
+
+def stage_cost(base, tokenizer, splits, judge, args, base_run: dict, plan: dict) -> dict:
+    """Full attention tuning at the first seed against the base model; prints whether the cost exists."""
+    from bench.cast.arms import Arm
+    from bench.cast.compare import cost_check
+    from bench.cast.runner import run_arm
+
+    full = run_arm(base, tokenizer, splits, judge, Arm("full", 0.0, args.seeds[0]), plan, args, args.work)
+    print(_arm_line(base_run["row"]) + "\n" + _arm_line(full["row"]), flush=True)
+    cost = cost_check(base_run["outcome"], full["outcome"], seed=args.seed)
+    rise = cost["nll_rise"]
+    print(f"[cast] cost check: refusal {cost['dsr_full']:.1%} (>= 90%: {cost['refusal_ok']}); man-page NLL "
+          f"{cost['nll_base']:.4f} -> {cost['nll_full']:.4f}, rise {rise['mean_diff']:+.4f} "
+          f"[{rise['low']:+.4f}, {rise['high']:+.4f}] (rose: {cost['nll_rose']}); "
+          f"over-refusal {cost['or_base']:.1%} -> {cost['or_full']:.1%}", flush=True)
+    if not cost["passed"]:
+        print("[cast] the cost is not shown: change --lr / --steps / --benign-fraction (or pass --force-arms)",
+              flush=True)
+    return cost
+
+
+def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, base_row: dict) -> dict:
+    """Every arm trained and evaluated; rows, paired tests against random skip and the claim per rho."""
+    from bench.cast.compare import claim, paired_tests
+    from bench.cast.runner import run_arm
+
+    runs = {}
+    for arm in arms:
+        runs[arm] = run_arm(base, tokenizer, splits, judge, arm, plan, args, args.work)
+        print(_arm_line(runs[arm]["row"]), flush=True)
+    rows = [r["row"] for r in runs.values()]
+    tests = {}
+    for rho in args.rhos:
+        random = {(a.seed, a.draw): r["outcome"] for a, r in runs.items() if a.name == "random" and a.rho == rho}
+        for name in ("cast", "low-conflict", "lora"):
+            own = {a.seed: r["outcome"] for a, r in runs.items() if a.name == name
+                   and (a.rho == rho or name == "lora")}
+            test = paired_tests(own, random, seed=args.seed) if own and random else None
+            if test is not None:
+                tests[f"{name}-rho{rho:g}"] = test
+    claims = [claim(rows, base_row, tests, rho) for rho in args.rhos]
+    for c in claims:
+        print(f"[cast] claim at rho={c['rho']:g}: {json.dumps(c)}", flush=True)
+    return {"rows": rows, "paired_tests": tests, "claim": claims}
+
+
 def main(argv=None) -> dict:
+    from bench.cast.arms import Arm, arm_list
+    from bench.cast.evaluate import load_judge_for
     from bench.cast.figures import write_head_map_figure
     from bench.cast.maps import stage_maps
+    from bench.cast.runner import plan_arms
 
     args = parse_args(argv)
     timings: dict[str, float] = {}
@@ -146,6 +241,13 @@ def main(argv=None) -> dict:
     if args.stop_after == "data":
         return payload
     tokenizer, base = _load_model(args)
+    judge = load_judge_for(args.judge)
+    arms = arm_list(args.arm_list, args.rhos, args.seeds, args.random_draws, args.lora_rho)
+    with timed(timings, "plan", 1):
+        planned = stage_plan(base, tokenizer, splits, judge, args, arms)
+    payload.update(plan=planned["timing"], base=planned["base"]["row"])
+    if args.stop_after == "plan":
+        return _finish(args, payload)
     with timed(timings, "maps", 1):
         maps = stage_maps(base, tokenizer, splits, args, args.work)
     payload["map_stability"] = maps["stability"]
@@ -153,6 +255,21 @@ def main(argv=None) -> dict:
                                    maps["stability"], 0.1 if 0.1 in args.rhos else args.rhos[0], args.model)
     payload["figures"] = [str(figure)]
     print(f"[cast] map stability: {json.dumps(maps['stability'])}", flush=True)
+    plan = plan_arms(base, maps["columns"], [Arm("full", 0.0, args.seeds[0]), *arms], args)
+    (args.work / "plan.json").write_text(json.dumps(plan) + "\n")
+    payload["budgets"] = {k: {f: v for f, v in p.items() if f != "heads"} for k, p in plan.items()}
+    if args.stop_after == "maps":
+        return _finish(args, payload)
+    with timed(timings, "cost", 1):
+        payload["cost"] = stage_cost(base, tokenizer, splits, judge, args, planned["base"], plan)
+    if args.stop_after == "cost" or not (payload["cost"]["passed"] or args.force_arms):
+        return _finish(args, payload)
+    with timed(timings, "arms", 1):
+        payload.update(stage_arms(base, tokenizer, splits, judge, args, arms, plan, planned["base"]["row"]))
+    return _finish(args, payload)
+
+
+def _finish(args, payload: dict) -> dict:
     _write_results(args, payload)
     return payload
 

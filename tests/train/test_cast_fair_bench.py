@@ -17,7 +17,7 @@ def _run(tmp_path, model, *extra) -> dict:
                       *SMALL, *extra])
 
 
-def test_maps_and_stability(tiny_lm_model, tmp_path, one_torch_thread):
+def test_maps_and_stability(tiny_lm_model, tmp_path, hash_judge, one_torch_thread):
     payload = _run(tmp_path, tiny_lm_model, "--stop-after", "maps", "--rhos", "0.25,0.5")
     stability = json.loads((tmp_path / "cast.json").read_text())["map_stability"]
     assert stability == payload["map_stability"]
@@ -36,3 +36,49 @@ def test_maps_and_stability(tiny_lm_model, tmp_path, one_torch_thread):
     a = pq.read_table(tmp_path / "work" / "map_a" / "conflict_map.parquet").column("conflict").to_pylist()
     b = pq.read_table(tmp_path / "work" / "map_b" / "conflict_map.parquet").column("conflict").to_pylist()
     assert a != pytest.approx(b)
+
+
+class HashJudge:
+    """A stand-in for the shipped judge: a verdict from the answer's text, fixed per answer."""
+
+    def predict(self, prompts, responses):
+        import zlib
+
+        import numpy as np
+
+        from curate.evaluation.verdicts import JudgeResult
+
+        scores = np.zeros((len(responses), 3))
+        for i, r in enumerate(responses):
+            scores[i, zlib.crc32(r.encode()) % 3] = 1.0
+        return JudgeResult.from_scores(scores)
+
+
+@pytest.fixture
+def hash_judge(monkeypatch):
+    import bench.cast.evaluate
+
+    monkeypatch.setattr(bench.cast.evaluate, "load_judge_for", lambda path: HashJudge())
+
+
+def test_plan_prints_seconds_per_step_first(tiny_lm_model, tmp_path, hash_judge, capsys, one_torch_thread):
+    payload = _run(tmp_path, tiny_lm_model, "--stop-after", "plan", "--seeds", "0,1", "--arms", "full,cast,random",
+                   "--rhos", "0.25", "--random-draws", "2")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[cast] measured ") and " s/step " in out[0]
+    assert payload["plan"]["arms"] == 2 * (1 + 1 + 2)
+    assert payload["plan"]["step_s"] > 0 and payload["plan"]["arms_estimate_s"] >= 0
+    assert payload["base"]["arm"] == "base" and payload["base"]["n_harmful"] == 4
+    assert not (tmp_path / "work" / "map_a").exists()  # the plan comes before any map
+
+
+def test_cost_check_stops_without_a_cost(tiny_lm_model, tmp_path, hash_judge, capsys, one_torch_thread):
+    payload = _run(tmp_path, tiny_lm_model, "--stop-after", "arms", "--steps", "2", "--seeds", "0",
+                   "--rhos", "0.25", "--arms", "full,cast", "--no-compare-taylor")
+    cost = payload["cost"]
+    assert set(cost) >= {"dsr_full", "nll_rose", "refusal_ok", "passed", "nll_rise"}
+    out = capsys.readouterr().out
+    assert "[cast] cost check: refusal" in out
+    if not cost["passed"]:  # a random tiny model rarely refuses 90%: the arms must not run
+        assert "rows" not in payload and "the cost is not shown" in out
+        assert sorted(p.name for p in (tmp_path / "work" / "arms").iterdir()) == ["base", "full-s0"]
