@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections import defaultdict
 
 import numpy as np
@@ -60,14 +62,26 @@ def train_step(model, tokenizer, tokens: ControlTokens, batch: list[Task], rows:
     return stats
 
 
-def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: MosaicRows, config) -> dict:
-    """Sample tasks, fill negative targets, train; returns metrics (task counts, loss trace per order)."""
+def _schedule(tasks: dict[int, list[Task]], config) -> list[list[Task]]:
+    """--epochs passes, or exactly --max-steps batches (as many passes as that takes)."""
+    if config.max_steps is None:
+        return cycle_batches(tasks, config.batch_size, config.epochs, seed=config.seed)
+    per_epoch = len(cycle_batches(tasks, config.batch_size, 1, seed=config.seed))
+    epochs = math.ceil(config.max_steps / max(per_epoch, 1))
+    return cycle_batches(tasks, config.batch_size, epochs, seed=config.seed)[:config.max_steps]
+
+
+def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: MosaicRows, config,
+               on_step=None) -> dict:
+    """Sample tasks, fill negative targets, train; returns metrics (task counts, loss trace per order, s/step).
+
+    `on_step(step, tokens, model, tokenizer)` runs after each step, outside the timed part."""
     tasks = sample_tasks(rows.by_category, rows.neutral, config.max_order, config.per_subset, seed=config.seed,
                          must_include=None if config.init_from is None else new)
     negatives = [t.row for order_tasks in tasks.values() for t in order_tasks if not t.positive]
     generated = fill_base_responses(rows, negatives, model, tokenizer, config.teacher_tokens,
                                     max(config.batch_size, 32))
-    schedule = cycle_batches(tasks, config.batch_size, config.epochs, seed=config.seed)
+    schedule = _schedule(tasks, config)
     teacher = None
     if negatives:
         teacher = teacher_states(model, tokenizer, rows.prompts, [r or "" for r in rows.responses], negatives,
@@ -77,15 +91,21 @@ def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: Mos
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(params, lr=config.lr)
     trace: dict[int, list[float]] = defaultdict(list)
-    progress = tqdm(schedule, desc="mosaic", unit="batch")
-    for batch in progress:
+    progress = tqdm(schedule, desc="mosaic", unit="batch", disable=not config.progress)
+    step_seconds = 0.0
+    for step, batch in enumerate(progress, 1):
+        start = time.perf_counter()
         stats = train_step(model, tokenizer, tokens, batch, rows, config, optimizer, teacher)
+        step_seconds += time.perf_counter() - start
         trace[len(batch[0].active)].append(stats["loss"])
         progress.set_postfix(loss=f"{stats['loss']:.3f}", kl=f"{stats['kl']:.3f}")
+        if on_step is not None:
+            on_step(step, tokens, model, tokenizer)
     return {
         "tasks_per_order": {str(o): {"positives": sum(t.positive for t in ts),
                                      "negatives": sum(not t.positive for t in ts),
                                      "subsets": len({tuple(sorted(t.active)) for t in ts})} for o, ts in tasks.items()},
         "steps": len(schedule), "base_answers_generated": generated,
+        "seconds_per_step": round(step_seconds / max(len(schedule), 1), 4),
         "loss_first_last_by_order": {str(o): [float(np.mean(v[:3])), float(np.mean(v[-3:]))] for o, v in trace.items()},
     }

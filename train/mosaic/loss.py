@@ -5,6 +5,7 @@ Positives: L_CE of the refusal given [z_S; x]. Negatives: L_LM of the response g
 token). The teacher p_base is the same frozen model run on x without tokens, under no_grad, on the same batch
 rows; its hidden states can be passed in precomputed (they do not change while the tokens train).
 Only the positions that are scored go through the LM head, which keeps the [B, T, V] logits out of memory.
+With a bf16 backbone the head runs in fp32 on the upcast hidden states, so the loss reads fp32 logits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 
 from train.mosaic.tokens import insert_prefix, position_ids_from_mask
 
-__all__ = ["scored_hidden", "token_kl", "per_row_mean", "mosaic_batch_loss"]
+__all__ = ["scored_hidden", "head_logits", "token_kl", "per_row_mean", "mosaic_batch_loss"]
 
 
 def scored_hidden(model, embeds: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor):
@@ -24,6 +25,15 @@ def scored_hidden(model, embeds: torch.Tensor, mask: torch.Tensor, labels: torch
     scored = labels[:, 1:] != -100
     rows = scored.nonzero()[:, 0]
     return hidden[scored], labels[:, 1:][scored], rows
+
+
+def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
+    """[N, V] fp32 logits of hidden [N, H]; a low-precision head is applied with its weights upcast."""
+    head = model.get_output_embeddings()
+    if hidden.dtype == torch.float32 and head.weight.dtype == torch.float32:
+        return head(hidden)
+    bias = head.bias.float() if head.bias is not None else None
+    return F.linear(hidden.float(), head.weight.float(), bias)
 
 
 def token_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
@@ -48,11 +58,10 @@ def mosaic_batch_loss(model, prefix: torch.Tensor, input_ids: torch.Tensor, atte
     `teacher`: the negatives' precomputed (hidden [N, H], index [N] into the negative rows), as `scored_hidden`
     returns them for `embeds[negative]`; None runs the frozen model without tokens here.
     """
-    head = model.get_output_embeddings()
     embeds = model.get_input_embeddings()(input_ids)
     s_embeds, s_mask, s_labels = insert_prefix(prefix, embeds, attention_mask, labels)
     hidden, targets, rows = scored_hidden(model, s_embeds, s_mask, s_labels)
-    student_logits = head(hidden)
+    student_logits = head_logits(model, hidden)
     ce = per_row_mean(F.cross_entropy(student_logits.float(), targets, reduction="none"), rows, len(input_ids))
     kl = ce.new_zeros(len(input_ids))
     if negative.any():
@@ -61,7 +70,7 @@ def mosaic_batch_loss(model, prefix: torch.Tensor, input_ids: torch.Tensor, atte
                 t_hidden, _, t_rows = scored_hidden(model, embeds[negative], attention_mask[negative], labels[negative])
             else:
                 t_hidden, t_rows = teacher
-            teacher_logits = head(t_hidden)
+            teacher_logits = head_logits(model, t_hidden)
         # the same tokens are scored in the same order with and without the prefix, so the entries line up
         on_negative = negative[rows]
         neg_index = negative.nonzero()[:, 0]

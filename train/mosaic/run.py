@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from curate.config import StageConfig
 from curate.errors import ConfigError
@@ -53,6 +55,11 @@ class MosaicConfig(StageConfig):
     """New tokens of the base model's own answer used as target for negatives that have no response."""
     init_from: str | None = None
     """Existing controls folder: keep its tokens frozen and train only categories it lacks (incremental expansion)."""
+    dtype: Literal["fp32", "bf16"] = "fp32"
+    """Frozen backbone weights: fp32, or bf16 (about 2x faster on CPUs with AVX512-BF16; the control tokens, the
+    logits the loss reads and the loss stay fp32)."""
+    max_steps: int | None = None
+    """Train exactly this many steps, cycling epochs as needed (overrides --epochs); default: --epochs passes."""
 
     field_help = {"seed": "Seed for task sampling, batch order and token initialisation.",
                   "overwrite": "Replace finished controls in --out instead of refusing."}
@@ -63,6 +70,10 @@ class MosaicConfig(StageConfig):
                      "teacher_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"--max-steps {self.max_steps}: must be >= 1 (or omit it to train --epochs passes)")
+        if self.dtype not in ("fp32", "bf16"):
+            raise ConfigError(f"--dtype {self.dtype!r}: use fp32 or bf16")
         if self.lr <= 0:
             raise ConfigError(f"--lr {self.lr}: must be > 0")
         if self.kl_weight < 0:
@@ -72,7 +83,11 @@ class MosaicConfig(StageConfig):
                               f"--refusal \"{DEFAULT_REFUSAL}\"")
 
 
-def run(config: MosaicConfig) -> dict:
+StepCallback = Callable[[int, object, object, object], None]
+"""on_step(step, tokens, model, tokenizer), called after every optimiser step (a learning curve's evaluation)."""
+
+
+def run(config: MosaicConfig, on_step: StepCallback | None = None) -> dict:
     """Train the control tokens; save them, the resolved config and metrics.json in `config.out`."""
     import torch
 
@@ -94,14 +109,15 @@ def run(config: MosaicConfig) -> dict:
         ControlTokens.load(config.init_from)
     apply_threads(config)
     device = resolve_device(config.device)
-    tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)
+    dtype = torch.bfloat16 if config.dtype == "bf16" else torch.float32
+    tokenizer, model = load_causal_lm(config.model, device=device, dtype=dtype)
     ensure_chat_template(tokenizer, None, config.model)
     model.requires_grad_(False)
     tokens, new = prepare_tokens(model, rows, config)
     started = time.perf_counter()
-    metrics = fit_tokens(model, tokenizer, tokens, new, rows, config)
+    metrics = fit_tokens(model, tokenizer, tokens, new, rows, config, on_step=on_step)
     metrics.update({"model": config.model, "data": config.data, "categories": tokens.categories,
-                    "trained_categories": sorted(new), "device": str(device),
+                    "trained_categories": sorted(new), "device": str(device), "dtype": config.dtype,
                     "seconds": round(time.perf_counter() - started, 1)})
     tokens.save(out)
     save_config(config, out / "mosaic_config.json")
