@@ -134,10 +134,10 @@ def train_all(args) -> dict[tuple[str, int], Path]:
 
 
 def main(argv: list[str] | None = None) -> dict | None:
+    args = parse_args(argv)  # before the imports below, which load torch: --help stays fast
     from bench.daco._results import update_results
     from bench.sae._compare import score_runs, summarise
 
-    args = parse_args(argv)
     started = time.perf_counter()
     timing = seconds_per_step(args)
     estimate = print_plan(timing, args)
