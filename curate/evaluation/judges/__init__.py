@@ -1,7 +1,8 @@
 """Judge candidates behind one interface, their scoring against labels, and the versioned artefact.
 
 Kinds (one module each): rules (`RulesJudge`), linear (`LinearJudge`), cross-encoder (`CrossEncoderJudge`),
-lm (`curate.evaluation.judge_lm.LMJudge`); each has `fit(prompts, responses, verdicts)`,
+lm (`curate.evaluation.judge_lm.LMJudge`), lm-prefix (`PrefixLMJudge`: the lm prompt with its shared prefix
+encoded once, and a head chosen by cross-validation); each has `fit(prompts, responses, verdicts)`,
 `predict(prompts, responses) -> JudgeResult`, `to_dict()` / `from_dict()`. The candidate classes import only
 when their kind is used (`judge_class`).
 """

@@ -1,6 +1,6 @@
 """The judge artefact: one versioned JSON (+ a .safetensors beside it for tensors); no pickle anywhere.
 
-    {"kind": "rules" | "linear" | "cross-encoder" | "lm", "version": 2, "verdicts": [...],
+    {"kind": "rules" | "linear" | "cross-encoder" | "lm" | "lm-prefix", "version": 2, "verdicts": [...],
      "trained_on": {...}, "metrics": {...}, "parameters": {...},
      "tensors": {"file": "NAME.safetensors", "sha256": "..."}   # only when the judge has tensors}
 
@@ -30,6 +30,7 @@ KINDS = {
     "linear": "curate.evaluation.judges.linear:LinearJudge",
     "cross-encoder": "curate.evaluation.judges.cross_encoder:CrossEncoderJudge",
     "lm": "curate.evaluation.judge_lm:LMJudge",
+    "lm-prefix": "curate.evaluation.judges.lm_prefix:PrefixLMJudge",
 }
 """kind -> "module:class" of every judge an artefact can hold (imported only when that kind is used)."""
 LEGACY_KIND = "refusal-judge/v1"
