@@ -232,7 +232,7 @@ def run(config: BuildConfig) -> dict:
         found = retrieve(concept_vectors, captions, images=images, positives=config.positives,
                          negatives=config.negatives, candidates=config.candidates, background=config.background,
                          scale=config.scale, min_similarity=config.min_similarity, index=config.index,
-                         seed=config.seed)
+                         seed=config.seed, device=config.device)
     keep = _kept(config, vocab, found)
     kept = vocab.filter(pl.Series(keep))
     with timer.phase("activations"):
