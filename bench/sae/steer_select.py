@@ -5,7 +5,7 @@ held-out prompts (DACO, issue 17 item 4, second half).
         --etas 0.1,0.2,0.3 --gammas 0,1,2 --val-limit 150
 
 1. variants  one folder per (eta, gamma): the SAE's weights, its atoms re-labelled at eta (train.sae.annotate),
-             steering.json with gamma; a variant with no undesirable and no desirable atom is skipped
+             steering.json with gamma and the device; a variant with no undesirable and no desirable atom is skipped
 2. val       `curate eval` of the plain model, then of every variant, on the validation split: harmful-prompts:train,
              over-refusal:train, benign-qa:train NLL (--val-limit rows each, seeded). The time of the first
              evaluation is printed with the estimate for the rest
@@ -86,8 +86,9 @@ def setting_name(eta: float, gamma: float) -> str:
     return f"eta{eta:g}-gamma{gamma:g}"
 
 
-def write_variant(sae_dir: Path, dictionary, eta: float, gamma: float, out: Path) -> dict:
-    """A steerable SAE folder at (eta, gamma): same weights, atoms labelled at eta; returns the label counts."""
+def write_variant(sae_dir: Path, dictionary, eta: float, gamma: float, out: Path, device: str = "cpu") -> dict:
+    """A steerable SAE folder at (eta, gamma): same weights, atoms labelled at eta, the SAE run on `device` (the
+    model's, so hidden states stay where they are); returns the label counts."""
     from curate.io import atomic_write_text, write_parquet
     from train.sae.annotate import annotate_atoms
     from train.sae.model import load_sae
@@ -98,7 +99,7 @@ def write_variant(sae_dir: Path, dictionary, eta: float, gamma: float, out: Path
     for name in ("sae.safetensors", "sae.json"):
         shutil.copyfile(sae_dir / name, out / name)
     write_parquet(table, out / "annotations.parquet")
-    atomic_write_text(out / "steering.json", json.dumps({"gamma": gamma}) + "\n")
+    atomic_write_text(out / "steering.json", json.dumps({"gamma": gamma, "device": device}) + "\n")
     counts = dict(table.group_by("label").len().iter_rows())
     return {"eta": eta, "gamma": gamma, "undesirable_atoms": int(counts.get("undesirable", 0)),
             "desirable_atoms": int(counts.get("desirable", 0)), "layer": sae.shape.layer}
@@ -107,13 +108,15 @@ def write_variant(sae_dir: Path, dictionary, eta: float, gamma: float, out: Path
 def write_variants(args) -> dict[str, dict]:
     """Every (eta, gamma) folder under WORK/variants that can steer (some atom labelled), mildest first."""
     from concepts.dictionary_io import load_dictionary
+    from curate.device import resolve_device
 
     dictionary = load_dictionary(args.dictionary)
+    device = str(resolve_device(args.device))
     settings = {}
     for eta in sorted(args.etas, reverse=True):  # higher eta labels fewer atoms: milder
         for gamma in sorted(args.gammas):
             name = setting_name(eta, gamma)
-            info = write_variant(args.sae, dictionary, eta, gamma, args.work / "variants" / name)
+            info = write_variant(args.sae, dictionary, eta, gamma, args.work / "variants" / name, device)
             if info["undesirable_atoms"] or (gamma and info["desirable_atoms"]):
                 settings[name] = info
             else:

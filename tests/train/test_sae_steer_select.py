@@ -83,7 +83,7 @@ def test_variants_relabel_at_eta_and_carry_gamma(steerable):
     from train.sae.steer import load_sae_controller
 
     args = parse_args(["--sae", str(steerable / "sae"), "--dictionary", str(steerable / "dict"), "--work",
-                       str(steerable / "work"), "--etas", "0.3,1.01", "--gammas", "0,2"])
+                       str(steerable / "work"), "--etas", "0.3,1.01", "--gammas", "0,2", "--device", "cpu"])
     settings = write_variants(args)
     assert list(settings) == ["eta0.3-gamma0", "eta0.3-gamma2"]  # eta above 1 labels nothing: skipped
     for name, info in settings.items():
@@ -92,6 +92,7 @@ def test_variants_relabel_at_eta_and_carry_gamma(steerable):
         assert info["undesirable_atoms"] == (table["label"] == "undesirable").sum() >= 4
         controller = load_sae_controller(folder)
         assert controller.gamma == info["gamma"] and controller.layer == 1
+        assert json.loads((folder / "steering.json").read_text()) == {"gamma": info["gamma"], "device": "cpu"}
         assert int(controller.undesirable.sum()) == info["undesirable_atoms"]
 
 
