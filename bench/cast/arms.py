@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ["Arm", "arm_list", "head_keys", "frozen_count", "cast_heads", "low_conflict_heads",
            "matched_random_heads", "training_settings", "train_arm"]
 
-MAX_TRIES = 20_000
+MAX_TRIES = 2_000
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,40 @@ def low_conflict_heads(columns: dict, rho: float) -> list[tuple[int, int]]:
     return select_heads(_cmap(columns), rho, "low-conflict")
 
 
+def _groups(keys: dict) -> dict[tuple, list[tuple[int, int]]]:
+    """Heads keyed by the slices they share with other heads (their KV group's k/v rows)."""
+    count: dict[tuple, int] = {}
+    for slices in keys.values():
+        for key, _ in slices:
+            count[key] = count.get(key, 0) + 1
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for head, slices in sorted(keys.items()):
+        groups.setdefault(tuple(sorted(key for key, _ in slices if count[key] > 1)), []).append(head)
+    return groups
+
+
+def _constructed(keys: dict, k: int, target: int, rng) -> list[tuple[int, int]] | None:
+    """k heads spread over g random KV groups (every group hit), for the g whose frozen count is `target`."""
+    groups = list(_groups(keys).values())
+    for g in range(1, min(k, len(groups)) + 1):
+        chosen = [groups[i] for i in rng.choice(len(groups), size=g, replace=False)]
+        if sum(len(c) for c in chosen) < k:
+            continue
+        pick = [c[rng.integers(len(c))] for c in chosen]
+        rest = [h for c in chosen for h in c if h not in pick]
+        pick += [rest[i] for i in rng.choice(len(rest), size=k - g, replace=False)]
+        if frozen_count(keys, pick) == target:
+            return sorted(pick)
+    return None
+
+
 def matched_random_heads(keys: dict, k: int, target: int, seed: list[int]) -> tuple[list[tuple[int, int]], int]:
-    """(k random heads whose frozen count equals `target`, or the closest of MAX_TRIES draws; that count)."""
+    """(k random heads whose frozen count equals `target`, that count).
+
+    Uniform draws of k heads are tried first; when none of MAX_TRIES hits the target (CAST's heads may sit in
+    fewer or more KV groups than random heads usually do), k heads are spread over g random KV groups with the
+    g that gives the target. If neither matches, the closest uniform draw is returned with its own count.
+    """
     rng = np.random.default_rng(seed)
     heads = sorted(keys)
     best, best_gap = None, None
@@ -101,7 +133,10 @@ def matched_random_heads(keys: dict, k: int, target: int, seed: list[int]) -> tu
         if best_gap is None or gap < best_gap:
             best, best_gap = sorted(pick), gap
         if gap == 0:
-            break
+            return best, target
+    built = _constructed(keys, k, target, rng)
+    if built is not None:
+        return built, target
     return best, frozen_count(keys, best)
 
 
@@ -119,9 +154,9 @@ def _fit_lora(model, tokenizer, rows, settings, rank: int) -> dict:
 
     adapters = add_lora(model, rank, seed=settings.seed)
     metrics = fit(model, tokenizer, rows, settings, trainable=adapters.trainable)
+    updated = adapters.parameter_count
     adapters.merge()
-    return {**metrics, "updated_params": adapters.parameter_count, "frozen_params": 0, "skipped_heads": [],
-            "lora_rank": rank}
+    return {**metrics, "updated_params": updated, "frozen_params": 0, "skipped_heads": [], "lora_rank": rank}
 
 
 def train_arm(base, tokenizer, rows: list[dict], arm: Arm, plan: dict, args, steps: int | None = None):

@@ -82,3 +82,41 @@ def test_cost_check_stops_without_a_cost(tiny_lm_model, tmp_path, hash_judge, ca
     if not cost["passed"]:  # a random tiny model rarely refuses 90%: the arms must not run
         assert "rows" not in payload and "the cost is not shown" in out
         assert sorted(p.name for p in (tmp_path / "work" / "arms").iterdir()) == ["base", "full-s0"]
+
+
+ROW_FIELDS = {"arm", "rho", "seed", "dsr", "dsr_ci", "or", "or_ci", "degenerate", "nll", "nll_ci", "params_updated"}
+
+
+def test_every_arm_runs_and_is_written(tiny_lm_model, tmp_path, hash_judge, capsys, one_torch_thread):
+    payload = _run(tmp_path, tiny_lm_model, "--force-arms", "--steps", "2", "--seeds", "0,1", "--rhos", "0.25",
+                   "--random-draws", "2", "--lora-rho", "0.25", "--no-compare-taylor")
+    saved = json.loads((tmp_path / "cast.json").read_text())
+    rows = saved["rows"]
+    assert len(rows) == 2 * (1 + 1 + 2 + 1 + 1) and all(ROW_FIELDS <= set(r) for r in rows)
+    assert {r["arm"] for r in rows} == {"full", "cast", "random", "low-conflict", "lora"}
+    by = {(r["arm"], r["seed"], r["draw"]): r for r in rows}
+    cast = by[("cast", 0, None)]
+    assert cast["heads_skipped"] == 2 and cast["params_updated"] == cast["params_planned"]
+    assert by[("full", 0, None)]["params_updated"] > cast["params_updated"]
+    for seed in (0, 1):
+        for draw in (0, 1):
+            assert by[("random", seed, draw)]["params_updated"] == cast["params_updated"]
+    lora = by[("lora", 0, None)]
+    assert lora["lora_rank"] >= 1 and lora["params_updated"] > 0
+    for r in rows:
+        assert 0 <= r["dsr_ci"][0] <= r["dsr"] <= r["dsr_ci"][1] <= 1
+        assert r["nll_ci"][0] <= r["nll"] <= r["nll_ci"][1]
+    assert set(saved["paired_tests"]) == {"cast-rho0.25", "low-conflict-rho0.25", "lora-rho0.25"}
+    assert saved["paired_tests"]["cast-rho0.25"]["dsr_mcnemar"]["n_pairs"] == 2 * 2 * 4
+    assert saved["claim"][0]["rho"] == 0.25 and saved["claim"][0]["evaluated"]
+    assert saved["map_stability"]["heads"] == 8
+    assert set(saved) >= {"settings", "data", "plan", "base", "map_stability", "budgets", "cost", "rows",
+                          "paired_tests", "claim", "figures", "timings", "machine"}
+    assert len(payload["rows"]) == len(rows) and saved["settings"]["seeds"] == [0, 1]
+    # a rerun skips every finished arm: no training happens
+    capsys.readouterr()
+    again = _run(tmp_path, tiny_lm_model, "--force-arms", "--steps", "2", "--seeds", "0,1", "--rhos", "0.25",
+                 "--random-draws", "2", "--lora-rho", "0.25", "--no-compare-taylor")
+    assert "[cast] measured" in capsys.readouterr().out
+    assert [r["nll"] for r in again["rows"]] == [r["nll"] for r in rows]
+    assert [r["train_s"] for r in again["rows"]] == [r["train_s"] for r in rows]
