@@ -2,7 +2,8 @@
 and across sources, with 95% intervals.
 
     .venv/bin/python -m bench.eval.judge_choice [--labels registry:judge-labels] \
-        [--candidates rules,linear,cross-encoder,lm] [--save curate/evaluation/data/judge-v2.json]
+        [--candidates rules,linear,cross-encoder,lm,lm-prefix] [--save curate/evaluation/data/judge-v2.json]
+    .venv/bin/python -m bench.eval.judge_choice --candidates lm-prefix [--lm-model smollm2-135m --lm-shots 2]
     .venv/bin/python -m bench.eval.judge_choice --interim --candidates rules --save curate/evaluation/data/judge-v2.json
 
 Stages, per candidate (curate.evaluation.judges):
@@ -15,6 +16,12 @@ Stages, per candidate (curate.evaluation.judges):
 3. choice: the highest held-out own accuracy; a tie (the same number of answers right) goes to the cheaper
    candidate (rules < linear < cross-encoder < lm). The chosen judge as fit on train is what --save writes, with
    its figures, so the shipped metrics are held-out figures.
+lm-prefix (the lm prompt with its shared prefix encoded once) picks its head by grouped cross-validation on the
+train split inside `fit`; the row records that table under "selection". --lm-model / --lm-shots /
+--lm-batch-size set it up.
+--out is merged, not replaced: rows of candidates not run now (and other top-level keys) stay, this run's rows
+replace those of the same kind, and the choice is made over all rows of the same --labels. --save writes the
+choice only when it was run now (else it names the rerun to make).
 --interim (no own labels yet): candidates that need no labels (rules at their default thresholds, lm
 zero-shot) are scored on registry:refusals only, and the best is saved with a note saying so.
 Writes bench/results/judge.json (or --out) and prints a table.
@@ -27,7 +34,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, machine_info, make_parser, write_json
 
-CANDIDATES = ("rules", "linear", "cross-encoder", "lm")
+CANDIDATES = ("rules", "linear", "cross-encoder", "lm", "lm-prefix")
 
 
 def _parser():
@@ -39,7 +46,18 @@ def _parser():
     p.add_argument("--out", default=str(RESULTS / "judge.json"))
     p.add_argument("--n-boot", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lm-model", default="smollm2-135m", help="lm-prefix: the judge model (registry name or folder)")
+    p.add_argument("--lm-shots", type=int, default=2, help="lm-prefix: worked examples per verdict in the prefix")
+    p.add_argument("--lm-batch-size", type=int, default=16, help="lm-prefix: answers per forward")
     return p
+
+
+def _options(kind: str, args, zero_shot: bool = False) -> dict:
+    """Constructor arguments of one candidate from the command line (only lm-prefix takes any)."""
+    if kind != "lm-prefix":
+        return {}
+    return {"model_name": args.lm_model, "shots": args.lm_shots, "batch_size": args.lm_batch_size,
+            **({"head": "argmax"} if zero_shot else {})}
 
 
 def _score(judge, labels, binary: bool, args) -> dict:
@@ -55,19 +73,21 @@ def _score(judge, labels, binary: bool, args) -> dict:
             **result}
 
 
-def _fit(kind: str, labels):
+def _fit(kind: str, labels, args):
     from curate.evaluation.judges import judge_class
 
     started = time.perf_counter()
-    judge = judge_class(kind)().fit(labels.prompts, labels.responses, labels.verdicts)
+    judge = judge_class(kind)(**_options(kind, args)).fit(labels.prompts, labels.responses, labels.verdicts)
     return judge, round(time.perf_counter() - started, 1)
 
 
 def _candidate(kind: str, own_train, own_test, refusals, args) -> tuple[object, dict]:
-    judge, seconds = _fit(kind, own_train)
+    judge, seconds = _fit(kind, own_train, args)
     row = {"kind": kind, "fit_seconds": seconds, "held_out": _score(judge, own_test, False, args),
            "own_to_refusals": _score(judge, refusals, True, args)}
-    other, row["refusals_fit_seconds"] = _fit(kind, refusals)
+    if getattr(judge, "selection", None):
+        row["selection"] = judge.selection
+    other, row["refusals_fit_seconds"] = _fit(kind, refusals, args)
     row["refusals_to_own"] = _score(other, own_test, True, args)
     return judge, row
 
@@ -75,6 +95,7 @@ def _candidate(kind: str, own_train, own_test, refusals, args) -> tuple[object, 
 def _choose(rows: list[dict], key: str) -> dict:
     from curate.evaluation.judges import judge_class
 
+    rows = [r for r in rows if key in r]
     best = max(rows, key=lambda r: (r[key]["accuracy"]["k"], -judge_class(r["kind"]).cost))
     ties = [r["kind"] for r in rows if r[key]["accuracy"]["k"] == best[key]["accuracy"]["k"]]
     why = (f"highest {key} accuracy ({best[key]['accuracy']['k']}/{best[key]['accuracy']['n']})"
@@ -87,10 +108,10 @@ def _interim(kinds, refusals, args) -> tuple[dict, list[dict]]:
 
     judges, rows = {}, []
     for kind in kinds:
-        if kind not in ("rules", "lm"):
+        if kind not in ("rules", "lm", "lm-prefix"):
             print(f"skip {kind}: it needs labels to fit")
             continue
-        judges[kind] = judge_class(kind)()
+        judges[kind] = judge_class(kind)(**_options(kind, args, zero_shot=True))
         rows.append({"kind": kind, "fit_seconds": 0.0, "on_refusals": _score(judges[kind], refusals, True, args)})
     return judges, rows
 
@@ -116,6 +137,26 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _merged(out: Path, rows: list[dict], labels) -> tuple[dict, list[dict]]:
+    """(earlier top-level keys of `out`, all rows): earlier rows of other kinds on the same labels, then these."""
+    import json
+
+    try:
+        earlier = json.loads(out.read_text()) if out.is_file() else {}
+    except json.JSONDecodeError:
+        print(f"note: {out} is not readable JSON; writing it afresh")
+        earlier = {}
+    if not isinstance(earlier, dict):
+        earlier = {}
+    kept = earlier.get("candidates", []) if earlier.get("labels") == labels else []
+    if earlier.get("candidates") and not kept:
+        print(f"note: {out} holds rows for labels {earlier.get('labels')!r}, not {labels!r}; they are replaced")
+    ran = {r["kind"] for r in rows}
+    order = {kind: i for i, kind in enumerate(CANDIDATES)}
+    merged = [r for r in kept if r.get("kind") not in ran] + rows
+    return earlier, sorted(merged, key=lambda r: order.get(r["kind"], len(order)))
+
+
 def main() -> None:
     args = _parser().parse_args()
     from curate.evaluation.judge_train import load_labels, refusal_label_set
@@ -129,6 +170,8 @@ def main() -> None:
     refusals = refusal_label_set()
     if args.interim:
         judges, rows = _interim(kinds, refusals, args)
+        labels = None
+        earlier, rows = _merged(Path(args.out), rows, labels)
         choice = _choose(rows, "on_refusals")
         choice["why"] += "; interim: no own labels yet, scored on registry:refusals (binary) only"
         trained_on = {"labels": None, "note": "no training: label-free candidate (default thresholds / zero-shot)"}
@@ -139,15 +182,25 @@ def main() -> None:
             judges[kind], row = _candidate(kind, own_train, own_test, refusals, args)
             rows.append(row)
             print(f"{kind}: held-out {_fmt(row['held_out'])}", flush=True)
+        labels = args.labels
+        earlier, rows = _merged(Path(args.out), rows, labels)
         choice = _choose(rows, "held_out")
         trained_on = {"labels": own_train.source, "n": len(own_train)}
     chosen = next(r for r in rows if r["kind"] == choice["kind"])
-    result = {"candidates": rows, "choice": choice, "labels": None if args.interim else args.labels,
+    result = {**earlier, "candidates": rows, "choice": choice, "labels": labels,
               "seconds": round(time.perf_counter() - started, 1), "machine": machine_info()}
     write_json(Path(args.out), result)
     print(_table(rows))
+    for r in rows:
+        if "selection" in r and "variants" in r["selection"]:
+            best = max(r["selection"]["variants"], key=lambda v: v["k"])
+            print(f"{r['kind']}: head {best['head']} C={best['c']} chosen by {r['selection']['folds']}-fold CV on "
+                  f"train ({best['k']}/{r['selection']['n']} right)")
     print(f"choice: {choice['kind']} ({choice['why']}) -> {args.out}")
-    if args.save:
+    if args.save and choice["kind"] not in judges:
+        print(f"not saved: the choice {choice['kind']} comes from an earlier run in {args.out}; rerun with "
+              f"--candidates {choice['kind']} --save {args.save} to write it")
+    elif args.save:
         keys = ("held_out", "own_to_refusals", "refusals_to_own", "on_refusals")
         metrics = {k: chosen[k] for k in keys if k in chosen}
         save_judge(judges[choice["kind"]], args.save, trained_on=trained_on, metrics={**metrics, "choice": choice})

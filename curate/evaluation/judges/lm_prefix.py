@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from curate.errors import ConfigError
 from curate.evaluation.judge_lm import LMJudge
 from curate.evaluation.judges.base import check_pairs
 from curate.evaluation.judges.rules import RulesJudge
@@ -57,8 +58,8 @@ class PrefixLMJudge(LMJudge):
                  c: float = 1.0, rules: RulesJudge | None = None, selection: dict | None = None):
         super().__init__(model_name, device, batch_size, template, shots, examples, calibration, seed)
         if head is not None and head not in HEADS:
-            raise ValueError(f"head '{head}': choose one of {', '.join(HEADS)} (or None to pick it by "
-                             "cross-validation in fit)")
+            raise ConfigError(f"head '{head}': choose one of {', '.join(HEADS)} (or None to pick it by "
+                              "cross-validation in fit)")
         self.head, self.c, self.rules, self.selection = head, float(c), rules, selection or {}
         self._prefix: tuple[str, list[int], list] | None = None
 
