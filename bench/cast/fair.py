@@ -204,6 +204,7 @@ def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, bas
     """Every arm trained and evaluated; rows, paired tests against random skip and the claim per rho."""
     from bench.cast.compare import claim, paired_tests
     from bench.cast.runner import run_arm
+    from bench.cast.table import summary_table
 
     runs = {}
     for arm in arms:
@@ -220,6 +221,9 @@ def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, bas
             if test is not None:
                 tests[f"{name}-rho{rho:g}"] = test
     claims = [claim(rows, base_row, tests, rho) for rho in args.rhos]
+    table = summary_table(rows, base_row)
+    (args.work / "results.md").write_text(table)
+    print(table, flush=True)
     for c in claims:
         print(f"[cast] claim at rho={c['rho']:g}: {json.dumps(c)}", flush=True)
     return {"rows": rows, "paired_tests": tests, "claim": claims}

@@ -113,6 +113,7 @@ def test_every_arm_runs_and_is_written(tiny_lm_model, tmp_path, hash_judge, caps
     assert set(saved) >= {"settings", "data", "plan", "base", "map_stability", "budgets", "cost", "rows",
                           "paired_tests", "claim", "figures", "timings", "machine"}
     assert len(payload["rows"]) == len(rows) and saved["settings"]["seeds"] == [0, 1]
+    assert "| cast | 0.25 | 2 |" in (tmp_path / "work" / "results.md").read_text()
     # a rerun skips every finished arm: no training happens
     capsys.readouterr()
     again = _run(tmp_path, tiny_lm_model, "--force-arms", "--steps", "2", "--seeds", "0,1", "--rhos", "0.25",

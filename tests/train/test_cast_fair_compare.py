@@ -60,3 +60,16 @@ def test_claim_needs_share_refusal_and_significance():
     rows[1] = _row("cast", 0.1, 0, 0.80, 1.4)
     assert not claim(rows, base, tests, 0.1)["met"]
     assert claim(rows, base, tests, 0.2) == {"rho": 0.2, "evaluated": False}
+
+
+def test_summary_table_groups_seeds_and_draws():
+    from bench.cast.table import summary_table
+
+    base = {"arm": "base", "rho": 0.0, "dsr": 0.1, "or": 0.0, "degenerate": 0.0, "nll": 1.0, "params_updated": 0}
+    rows = [{**base, "arm": "random", "rho": 0.1, "dsr": d, "nll": n, "params_updated": 90}
+            for d, n in ((0.9, 1.2), (0.95, 1.4))] + [{**base, "arm": "full", "dsr": 1.0, "nll": 1.5,
+                                                       "params_updated": 100}]
+    lines = summary_table(rows, base).splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| base", "| full", "| random"]
+    assert "| random | 0.1 | 2 | 0.925 (0.900–0.950) |" in lines[4]
+    assert "+0.3000 (+0.2000–+0.4000) | 90 |" in lines[4]
