@@ -1,13 +1,18 @@
-"""MOSAIC benchmark on SmolLM2-135M: control tokens vs in-context system prompt vs per-category ablation.
+"""MOSAIC benchmark: control tokens vs no tokens, the in-context instruction, per-category training, prompt tuning.
 
-    .venv/bin/python -m bench.mosaic.end_to_end --config risk --out runs/mosaic-risk
-    .venv/bin/python -m bench.mosaic.end_to_end --config topics --out runs/mosaic-topics
+    .venv/bin/python -m bench.mosaic.end_to_end --config categories --seeds 0 1 2 --steps 300 --dtype bf16
+    .venv/bin/python -m bench.mosaic.end_to_end --config risk-areas --seeds 0 1 2 --steps 300 --dtype bf16
+    .venv/bin/python -m bench.mosaic.end_to_end --stage table
 
-Trains MOSAIC (orders 1..max-order) and the ablation (each category alone = order-1 sampling only; the tokens of
-different categories share no parameters), then on the HELD-OUT split measures, per order r = 1..4 and for a few
-active subsets of that size: DSR = refusals on prompts of active categories, OR = refusals on neutral and
-inactive-category prompts, for MOSAIC, the ablation, the in-context baseline and the plain model; and utility =
-mean response NLL on held-out benign Q/A with controls active vs without. Prints a markdown table.
+Trains the arms (bench/mosaic/_arms.py) per seed; while mosaic and per-category train, every --eval-every steps
+the validation cells (one active subset per order, --n-val positives and negatives) are judged: the learning
+curve. Then on the held-out split, per order r = 1..max-order and --subsets active subsets of that size, each
+cell's --n-eval positives and negatives are answered by every arm and judged by the three-verdict judge
+(curate.evaluation): DSR, OR (neutral and inactive), degenerate, with Wilson intervals. Utility = mean response
+NLL of held-out neutral answers with tokens on vs off. McNemar tests compare mosaic with the baselines on the same
+prompts. Rows, utility, curve and tests are merged into bench/results/mosaic.json (per config, method, seed),
+the curve is drawn to bench/results/mosaic_curve.png, and the table is printed. Measured seconds per training
+step are printed and saved (metrics.json of each run), so --steps can be sized to the time a run may take.
 """
 
 from __future__ import annotations
@@ -16,109 +21,179 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from bench.common import machine_info, make_parser, timed, write_json
-from bench.mosaic._data import load_config_tables
-from bench.mosaic._eval import eval_sets, evaluate, table, utility
+from bench.common import RESULTS, machine_info, make_parser, timed, write_json
+from bench.mosaic._arms import PT_CATEGORY, TRAINED, curve_callback, subset_folder, train_arm, train_prompt_tuning
+from bench.mosaic._data import CONFIGS, load_config
+from bench.mosaic._eval import eval_sets, evaluate, in_context_prompt, paired_tests, table, utility
+from bench.mosaic._results import ROW_FIELDS, merge_results, plot_curves
 
-METHODS = ("base", "in-context", "mosaic", "ablation")
-
-
-def _train(args, data: Path, out: Path, max_order: int) -> dict:
-    from train.mosaic import MosaicConfig, run
-
-    if (out / "metrics.json").exists():
-        return json.loads((out / "metrics.json").read_text())
-    return run(MosaicConfig(data=str(data), out=out, categories=",".join(args.categories), max_order=max_order,
-                            per_subset=args.per_subset, epochs=args.epochs, batch_size=args.batch_size,
-                            max_length=args.max_length, tokens_per_category=args.tokens, device="cpu",
-                            threads=args.threads))
+METHODS = ("base", "in-context", *TRAINED)
 
 
-def _merged_table(out: Path) -> str:
-    """One table from every bench*.json in `out` (methods evaluated by parallel runs on the same prompt sets)."""
-    results, utilities, lines = [], {}, []
-    for path in sorted(out.glob("bench*.json")):
-        summary = json.loads(path.read_text())
-        results += summary["results"]
-        utilities.update(summary["utility"])
-        lines.append(f"{path.name}: judge={summary['judge']} timings={summary['timings']}")
-    for name in ("mosaic", "ablation"):
-        if (out / name / "metrics.json").exists():
-            metrics = json.loads((out / name / "metrics.json").read_text())
-            lines.append(f"{name}: {metrics['steps']} steps, {metrics['seconds']} s, "
-                         f"tasks {metrics['tasks_per_order']}, "
-                         f"loss first/last by order {metrics['loss_first_last_by_order']}")
-    return "\n".join(lines + [table(results), f"utility={utilities}"])
+def _parser():
+    parser = make_parser(__doc__)
+    parser.add_argument("--config", choices=CONFIGS, default="categories")
+    parser.add_argument("--stage", choices=["train", "eval", "all", "table"], default="all",
+                        help="table: print the table of the results file")
+    parser.add_argument("--out", type=Path, default=Path("runs/mosaic"), help="trained tokens go to OUT/CONFIG/")
+    parser.add_argument("--results", type=Path, default=RESULTS / "mosaic.json")
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=None, help="training steps per run (default: --epochs passes)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--per-subset", type=int, default=100, help="positives per subset at order 1 (paper: 100)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--tokens", type=int, default=5, help="control tokens per category")
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--max-order", type=int, default=3)
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="training backbone")
+    parser.add_argument("--eval-every", type=int, default=50, help="validation every N steps (0: no curve)")
+    parser.add_argument("--n-val", type=int, default=24, help="validation positives and negatives per cell")
+    parser.add_argument("--subsets", type=int, default=3, help="held-out active subsets per order")
+    parser.add_argument("--n-eval", type=int, default=60, help="held-out positives and negatives per cell")
+    parser.add_argument("--n-utility", type=int, default=100)
+    parser.add_argument("--new-tokens", type=int, default=24)
+    parser.add_argument("--judge", choices=["default", "rules"], default="default",
+                        help="default: the shipped three-verdict judge; rules: refusal phrases + degenerate rules")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a shared CPU)")
+    return parser
+
+
+def _judge(kind: str):
+    if kind == "rules":
+        from curate.evaluation.judges.rules import RulesJudge
+
+        return RulesJudge(), "rules (refusal phrases + degenerate thresholds)"
+    from curate.evaluation import default_judge
+
+    judge = default_judge()
+    return judge, f"default_judge ({type(judge).__name__})"
+
+
+def _sets(args, data) -> tuple[list[dict], list[dict]]:
+    """(validation cells, held-out cells): fixed across seeds and arms, so every comparison is paired."""
+    orders = range(1, min(args.max_order, len(data.categories)) + 1)
+    val = eval_sets(data.val, data.categories, 1, args.n_val, np.random.default_rng(1), orders)
+    heldout = eval_sets(data.heldout, data.categories, args.subsets, args.n_eval, np.random.default_rng(0), orders)
+    return val, heldout
+
+
+def _train(args, data, root: Path, heldout_sets: list[dict], judge, val_sets: list[dict]) -> tuple[dict, list]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table_path = root / "train.parquet"
+    pq.write_table(pa.Table.from_pylist(data.train), table_path)
+    metrics, curve = {}, []
+    for seed in args.seeds:
+        for arm in [m for m in ("mosaic", "per-category") if m in args.methods]:
+            folder, record = root / f"{arm}-seed{seed}", []
+            saved = folder / "curve.json"
+            on_step = curve_callback(val_sets, judge, args.eval_every, args.steps, args.new_tokens, record)
+            metrics[(arm, seed)] = train_arm(args, arm, table_path, data.categories, folder, seed, on_step)
+            if record:
+                write_json(saved, record)
+            points = json.loads(saved.read_text()) if saved.exists() else []
+            curve += [{"config": args.config, "method": arm, "seed": seed, **p} for p in points]
+        if "prompt-tuning" in args.methods:
+            for item in heldout_sets:
+                metrics[("prompt-tuning", seed, item["active"])] = train_prompt_tuning(
+                    args, data.train, item["active"], root / f"prompt-tuning-seed{seed}", seed)
+    return metrics, curve
+
+
+def _arms(args, root: Path) -> dict:
+    """label 'method|seed' -> active -> generation options."""
+    from train.mosaic import load_controller
+
+    arms = {}
+    if "base" in args.methods:
+        arms["base|"] = lambda active: {}
+    if "in-context" in args.methods:
+        arms["in-context|"] = lambda active: {"system": in_context_prompt(active)}
+    for seed in args.seeds:
+        for arm in ("mosaic", "per-category"):
+            if arm in args.methods:
+                path = root / f"{arm}-seed{seed}"
+                arms[f"{arm}|{seed}"] = lambda active, path=path: {"controller": load_controller(path, active)}
+        if "prompt-tuning" in args.methods:
+            pt_root = root / f"prompt-tuning-seed{seed}"
+            arms[f"prompt-tuning|{seed}"] = lambda active, r=pt_root: {
+                "controller": load_controller(subset_folder(r, active) / "tokens", [PT_CATEGORY]) if active else None}
+    return arms
+
+
+def _label(entry: dict, args, metrics: dict) -> dict:
+    method, _, seed = entry.pop("method").partition("|")
+    seed = int(seed) if seed else None
+    run = metrics.get((method, seed)) or metrics.get((method, seed, tuple(entry.get("active", ()))), {})
+    return {"config": args.config, "method": method, "seed": seed, "steps": run.get("steps"),
+            "dtype": args.dtype if method in TRAINED else None, **entry}
+
+
+def _evaluate(args, data, root: Path, heldout_sets: list[dict], judge, metrics: dict) -> dict:
+    import torch
+
+    from curate.models import load_causal_lm
+
+    torch.set_num_threads(args.threads)
+    tokenizer, model = load_causal_lm(args.model, device=args.device, dtype=torch.float32)
+    arms = _arms(args, root)
+    raw = evaluate(model, tokenizer, judge, heldout_sets, arms, args.new_tokens, fixed=("base|",))
+    rows = [_label(r, args, metrics) for r in raw]
+    paired = paired_tests(rows, "mosaic", [m for m in ("in-context", "per-category", "base") if m in args.methods])
+    token_arms = {k: v for k, v in arms.items() if k.split("|")[0] in ("mosaic", "per-category")}
+    util = utility(model, tokenizer, data.heldout, data.categories, token_arms, args.n_utility, args.max_length,
+                   np.random.default_rng(2), orders=sorted({1, args.max_order}))
+    return {"rows": rows, "utility": [_label(u, args, metrics) for u in util],
+            "paired": [{"config": args.config, **p} for p in paired]}
+
+
+def _training_summary(metrics: dict) -> list[dict]:
+    return [{"arm": list(map(str, key)), "steps": m.get("steps"), "seconds_per_step": m.get("seconds_per_step"),
+             "seconds": m.get("seconds"), "loss_first_last_by_order": m.get("loss_first_last_by_order")}
+            for key, m in metrics.items()]
 
 
 def main() -> None:
-    parser = make_parser(__doc__)
-    parser.add_argument("--config", choices=["risk", "topics"], required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--stage", choices=["train", "eval", "all", "table"], default="all",
-                        help="table: print the merged table of every bench*.json in --out")
-    parser.add_argument("--per-subset", type=int, default=6)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=80)
-    parser.add_argument("--tokens", type=int, default=5)
-    parser.add_argument("--max-order", type=int, default=3)
-    parser.add_argument("--subsets", type=int, default=2, help="active subsets evaluated per order")
-    parser.add_argument("--n-eval", type=int, default=16, help="positive and negative prompts per subset")
-    parser.add_argument("--n-utility", type=int, default=64)
-    parser.add_argument("--new-tokens", type=int, default=24)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a shared CPU)")
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help="comma-separated subset of base,in-context,mosaic,ablation (to run them in parallel)")
-    args = parser.parse_args()
+    args = _parser().parse_args()
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(args.methods) - set(METHODS)
     if unknown:
-        parser.error(f"--methods: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
+        raise SystemExit(f"--methods: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
     if args.stage == "table":
-        print(_merged_table(args.out))
+        print(table(json.loads(args.results.read_text())["rows"]))
         return
-
-    train_rows, heldout, args.categories, source = load_config_tables(args.config)
-    args.out.mkdir(parents=True, exist_ok=True)
-    data = args.out / "train.parquet"
-    if args.stage in ("train", "all"):  # an eval run beside a training run must not rewrite its input
-        pq.write_table(pa.Table.from_pylist(train_rows), data)
-    controls = {name: args.out / name for name in ("mosaic", "ablation") if name in args.methods}
-    timings = {}
-    if args.stage in ("train", "all"):
-        for name, path in controls.items():
-            with timed(timings, f"train_{name}_s", digits=1):
-                _train(args, data, path, args.max_order if name == "mosaic" else 1)
+    data = load_config(args.config)
+    root = args.out / args.config
+    root.mkdir(parents=True, exist_ok=True)
+    judge, judge_name = _judge(args.judge)
+    val_sets, heldout_sets = _sets(args, data)
+    timings: dict[str, float] = {}
+    with timed(timings, "train_s", digits=1):
+        metrics, curve = _train(args, data, root, heldout_sets, judge, val_sets)
+    for summary in _training_summary(metrics):
+        print(f"{'/'.join(summary['arm'])}: {summary['steps']} steps at {summary['seconds_per_step']} s/step",
+              flush=True)
+    new = {"curve": curve}
     if args.stage in ("eval", "all"):
-        import torch
-
-        from curate.models import load_causal_lm
-
-        try:
-            from curate.evaluation.judge_train import default_judge
-
-            judge, judge_name = default_judge(), "default_judge (rules + MiniLM LR)"
-        except Exception as err:  # the registry-trained judge needs DATA's registry:refusals
-            judge, judge_name = None, f"rules only (RefusalJudge unavailable: {type(err).__name__})"
-        torch.set_num_threads(args.threads)
-        tokenizer, model = load_causal_lm("smollm2-135m", device="cpu", dtype=torch.float32)
-        rng = np.random.default_rng(0)
         with timed(timings, "eval_s", digits=1):
-            sets = eval_sets(heldout, args.categories, args.subsets, args.n_eval, rng)
-            results = evaluate(model, tokenizer, judge, sets, controls, args.new_tokens, "base" in args.methods,
-                               "in-context" in args.methods)
-        with timed(timings, "utility_s", digits=1):
-            util = utility(model, tokenizer, heldout, args.categories, controls, args.n_utility, args.max_length, rng)
-        summary = {"config": args.config, "data_source": source, "judge": judge_name, "args": {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "utility": util,
-            "timings": timings, "machine": machine_info(), "results": results}
-        name = "bench.json" if set(args.methods) == set(METHODS) else f"bench-{'+'.join(args.methods)}.json"
-        write_json(args.out / name, summary)
-        print(f"config={args.config} data={source} judge={judge_name}\n{table(results)}\nutility={util}")
+            new.update(_evaluate(args, data, root, heldout_sets, judge, metrics))
+    run_info = {"config": args.config, "data_source": data.source, "judge": judge_name, "timings": timings,
+                "training": _training_summary(metrics), "machine": machine_info(),
+                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+    write_json(root / "bench.json", {**new, "run": run_info})  # with each prompt's `correct`, for re-analysis
+    for row in new.get("rows", []):
+        row.pop("correct", None)
+    new["rows"] = [{k: r.get(k) for k in ROW_FIELDS} for r in new.get("rows", [])]
+    merged = merge_results(args.results, {**new, "runs": [run_info]})
+    plot_curves(merged["curve"], args.results.with_name(args.results.stem + "_curve.png"))
+    print(f"config={args.config} judge={judge_name} timings={timings}\n{table(new['rows'])}\n"
+          f"utility={new.get('utility')}\npaired={new.get('paired')}")
 
 
 if __name__ == "__main__":

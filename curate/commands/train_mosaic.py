@@ -14,4 +14,4 @@ def mosaic(**options) -> None:
 
     metrics = run(MosaicConfig(**options))
     click.echo(f"trained {', '.join(metrics['trained_categories'])} in {metrics['steps']} steps "
-               f"({metrics['seconds']} s) -> {options['out']}")
+               f"({metrics['seconds']} s, {metrics['seconds_per_step']} s/step) -> {options['out']}")

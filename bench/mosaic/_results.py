@@ -1,0 +1,74 @@
+"""bench/results/mosaic.json: the rows of every cell, utility, learning curves and paired tests, merged across runs.
+
+A run replaces what an earlier run wrote for the same (config, method, seed) and leaves the rest, so the two
+configurations (and extra seeds) can be run one after another into one file. The curve picture is redrawn from
+the merged curves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["ROW_FIELDS", "merge_results", "plot_curves"]
+
+ROW_FIELDS = ("config", "method", "order", "active", "dsr", "dsr_ci", "or", "or_ci", "or_neutral", "or_inactive",
+              "degenerate", "degenerate_ci", "n_pos", "n_neg", "n_neutral", "n_inactive", "steps", "seed", "dtype",
+              "example")
+_SECTIONS = ("rows", "utility", "curve", "paired", "runs")
+
+
+def _key(entry: dict) -> tuple:
+    return entry.get("config"), entry.get("method"), entry.get("seed")
+
+
+def merge_results(path: Path, new: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The file's sections with entries of the same (config, method, seed) as `new`'s replaced by `new`'s."""
+    from bench.common import write_json
+
+    old = json.loads(path.read_text()) if path.exists() else {}
+    merged = {}
+    for section in _SECTIONS:
+        replaced = {_key(e) for e in new.get(section, [])}
+        if section == "runs":
+            replaced = {e.get("config") for e in new.get(section, [])}
+            kept = [e for e in old.get(section, []) if e.get("config") not in replaced]
+        else:
+            kept = [e for e in old.get(section, []) if _key(e) not in replaced]
+        merged[section] = kept + new.get(section, [])
+    write_json(path, merged)
+    return merged
+
+
+def plot_curves(curve: list[dict], path: Path) -> Path | None:
+    """DSR, OR and degenerate rate on the validation cells against the training step, one panel per config."""
+    if not curve:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(c["config"] for c in curve))
+    fig, axes = plt.subplots(1, len(configs), figsize=(6 * len(configs), 5.5), squeeze=False)
+    styles = {"dsr": "-", "or": "--", "degenerate": ":"}
+    for ax, config in zip(axes[0], configs):
+        runs = dict.fromkeys((c["method"], c["seed"]) for c in curve if c["config"] == config)
+        for i, (method, seed) in enumerate(runs):
+            points = sorted((c for c in curve if (c["config"], c["method"], c["seed"]) == (config, method, seed)),
+                            key=lambda c: c["step"])
+            for metric, style in styles.items():
+                ax.plot([p["step"] for p in points], [100 * p[metric] for p in points], style, color=f"C{i}",
+                        label=f"{method} s{seed} {metric.upper() if metric != 'degenerate' else metric}")
+        ax.set(title=f"{config}: validation cells", xlabel="training step", ylabel="% of prompts", ylim=(-2, 102))
+        ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))  # below: keeps lines clear
+    fig.tight_layout()
+    import io
+
+    from curate.io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path

@@ -1,0 +1,112 @@
+"""bench.mosaic.end_to_end on the tiny model: every arm trains and is judged, the results file has every cell,
+the curve and the utility, a rerun of one config replaces its entries only, and the evaluation parts are right."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.mosaic._eval import eval_sets, judge_cell, paired_tests
+from bench.mosaic._results import merge_results
+
+pytestmark = pytest.mark.skipif(not Path("/usr/share/wordnet/data.verb").exists(), reason="needs WordNet 3.0")
+
+
+def _main(monkeypatch, *argv: str) -> None:
+    from bench.mosaic import end_to_end
+
+    monkeypatch.setattr(sys, "argv", ["end_to_end", *argv])
+    end_to_end.main()
+
+
+def test_tiny_end_to_end_writes_every_cell_curve_and_utility(monkeypatch, tmp_path, tiny_lm_model, one_torch_thread):
+    results = tmp_path / "mosaic.json"
+    common = ["--model", str(tiny_lm_model), "--out", str(tmp_path / "runs"), "--results", str(results),
+              "--judge", "rules", "--steps", "2", "--eval-every", "1", "--per-subset", "2", "--batch-size", "4",
+              "--max-length", "48", "--tokens", "1", "--n-val", "2", "--subsets", "1", "--n-eval", "4",
+              "--n-utility", "4", "--new-tokens", "3", "--max-order", "2"]
+    _main(monkeypatch, "--config", "categories", *common)
+    out = json.loads(results.read_text())
+    rows = out["rows"]
+    assert {r["method"] for r in rows} == {"base", "in-context", "mosaic", "per-category", "prompt-tuning"}
+    assert {(r["method"], r["order"]) for r in rows} >= {("mosaic", 1), ("mosaic", 2), ("prompt-tuning", 2)}
+    for row in rows:
+        assert row["config"] == "categories" and row["n_pos"] == 4 and row["n_neg"] == 4
+        assert 0 <= row["dsr"] <= 1 and row["dsr_ci"][0] <= row["dsr"] <= row["dsr_ci"][1]
+        assert row["or_ci"][0] <= row["or"] <= row["or_ci"][1] and 0 <= row["degenerate"] <= 1
+        assert (row["steps"] == 2) == (row["method"] in ("mosaic", "per-category", "prompt-tuning"))
+    # one validation point per step for each curve-trained arm
+    assert sorted((c["method"], c["step"]) for c in out["curve"]) == [("mosaic", 1), ("mosaic", 2),
+                                                                     ("per-category", 1), ("per-category", 2)]
+    assert {(u["method"], u["order"]) for u in out["utility"]} == {("mosaic", 1), ("mosaic", 2),
+                                                                   ("per-category", 1), ("per-category", 2)}
+    assert all(u["nll_on"] > 0 and u["n"] == 4 for u in out["utility"])
+    assert {(p["method"], p["against"]) for p in out["paired"]} == {
+        ("mosaic", "in-context"), ("mosaic", "per-category"), ("mosaic", "base")}
+    assert results.with_name("mosaic_curve.png").stat().st_size > 1000
+    # a second run of the same config (training resumed from the saved tokens) replaces its entries, not adds
+    _main(monkeypatch, "--config", "categories", "--methods", "base,mosaic", *common)
+    again = json.loads(results.read_text())
+    mosaic_rows = [r for r in rows if r["method"] == "mosaic"]
+    assert len([r for r in again["rows"] if r["method"] == "mosaic"]) == len(mosaic_rows)
+    assert len(again["rows"]) == len(rows)
+    # mosaic's paired tests are its run's: the rerun compared it with base only, so older ones are gone
+    assert {p["against"] for p in again["paired"]} == {"base"} and len(again["paired"]) == 2
+    kept = [r for r in again["rows"] if r["method"] == "in-context"]
+    assert kept == [r for r in rows if r["method"] == "in-context"]  # not rerun: kept as the first run wrote it
+
+
+def test_eval_sets_cells_are_balanced_and_disjoint_within_a_cell():
+    rows = ([{"prompt": f"{c}{i}", "category": c} for c in "abc" for i in range(20)]
+            + [{"prompt": f"n{i}", "category": None} for i in range(30)])
+    sets = eval_sets(rows, ["a", "b", "c"], 2, 8, np.random.default_rng(0), orders=(1, 2))
+    assert [len(s["active"]) for s in sets] == [1, 1, 2, 2]
+    for item in sets:
+        assert len(item["pos"]) == 8 and all(p[0] in item["active"] for p in item["pos"])
+        assert len(item["neg"]) == 8 and item["neg_kind"].count("inactive") == 4
+        assert not set(item["pos"]) & set(item["neg"]) and len(set(item["pos"])) == 8
+
+
+class _Verdicts:
+    def __init__(self, verdicts):
+        self.verdicts = verdicts
+
+    def judge(self, prompts, answers):
+        from curate.evaluation.verdicts import JudgeResult
+
+        assert len(prompts) == len(self.verdicts)
+        return JudgeResult(np.asarray(self.verdicts), np.zeros((len(prompts), 3)))
+
+
+def test_judge_cell_counts_verdicts_with_wilson_intervals():
+    item = {"pos": ["p1", "p2", "p3", "p4"], "neg": ["n1", "n2", "n3", "n4"],
+            "neg_kind": ["neutral", "neutral", "inactive", "inactive"]}
+    verdicts = ["refusal", "refusal", "refusal", "degenerate", "refusal", "compliance", "compliance", "compliance"]
+    cell = judge_cell(_Verdicts(verdicts), item, ["x"] * 8)
+    assert cell["dsr"] == 0.75 and cell["or"] == 0.25 and cell["or_neutral"] == 0.5 and cell["or_inactive"] == 0.0
+    assert cell["degenerate"] == 1 / 8 and cell["dsr_ci"][0] < 0.75 < cell["dsr_ci"][1]
+    assert cell["correct"] == [True, True, True, False, False, True, True, True]
+
+
+def test_paired_tests_pair_the_same_prompts():
+    def row(method, seed, correct):
+        return {"method": method, "seed": seed, "order": 1, "active": ["a"], "correct": correct}
+
+    rows = [row("mosaic", 0, [True] * 30), row("in-context", None, [False] * 30)]
+    (test,) = paired_tests(rows, "mosaic", ["in-context"])
+    assert test["n"] == 30 and test["b10"] == 30 and test["b01"] == 0 and test["p_value"] < 1e-6
+    assert test["method"] == "mosaic" and test["test"].startswith("McNemar")
+
+
+def test_merge_replaces_only_the_same_config_method_and_seed(tmp_path):
+    path = tmp_path / "r.json"
+    merge_results(path, {"rows": [{"config": "a", "method": "m", "seed": 0, "dsr": 0.1},
+                                  {"config": "b", "method": "m", "seed": 0, "dsr": 0.2}], "runs": [{"config": "a"}]})
+    merged = merge_results(path, {"rows": [{"config": "a", "method": "m", "seed": 0, "dsr": 0.9}],
+                                  "runs": [{"config": "a", "x": 1}]})
+    assert sorted((r["config"], r["dsr"]) for r in merged["rows"]) == [("a", 0.9), ("b", 0.2)]
+    assert merged["runs"] == [{"config": "a", "x": 1}]
