@@ -36,10 +36,10 @@ def _stability_panel(ax, columns_a: dict, columns_b: dict, stability: dict) -> N
     ax.scatter(ra, rb, s=6, alpha=0.6)
     ax.set(xlabel="score rank, draw a", ylabel="score rank, draw b",
            title=f"map stability: Spearman {stability['spearman']['score']:+.2f}")
-    overlaps = ", ".join(f"{rho}: {v['overlap']:.2f} (chance {v['chance']:.2f})"
+    overlaps = "\n".join(f"rho {rho}: {v['overlap']:.2f} (chance {v['chance']:.2f})"
                          for rho, v in stability["top_overlap"].items())
-    ax.text(0.02, 0.98, f"top-rho overlap\n{overlaps}", transform=ax.transAxes, va="top", fontsize=7,
-            wrap=True)
+    ax.text(0.02, 0.98, f"top-rho overlap a/b\n{overlaps}", transform=ax.transAxes, va="top", fontsize=7,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
 
 
 def write_head_map_figure(path: Path, columns_a: dict, columns_b: dict, stability: dict, rho: float,
