@@ -111,6 +111,30 @@ def stage_data(args, folder: Path) -> dict:
     return load_splits(folder)
 
 
+FIXED = ("model", "seed", "train_rows", "benign_fraction", "calibration_rows", "eval_harmful", "eval_benign",
+         "nll_rows", "sensitivity", "diag_batch_size", "ablation_batches", "steps", "lr", "lora_lr", "batch_size",
+         "max_length", "max_new_tokens", "system", "judge", "lora_rank", "lora_rho")
+"""Settings every finished stage in --work depends on; seeds, arms, rhos and draws may grow between runs."""
+
+
+def check_work(args) -> None:
+    """Refuse a --work folder whose finished stages were made with other settings (they would be reused)."""
+    from curate.errors import ConfigError
+
+    path = args.work / "settings.json"
+    wanted = {k: str(getattr(args, k)) for k in FIXED}
+    if path.exists():
+        held = json.loads(path.read_text())
+        changed = sorted(k for k in FIXED if held.get(k) != wanted[k])
+        if changed:
+            shown = ", ".join(f"--{k.replace('_', '-')} {held.get(k)} -> {wanted[k]}" for k in changed)
+            raise ConfigError(f"--work {args.work}: its finished stages were made with other settings ({shown}); "
+                              "use a new --work folder (or the old settings)")
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(wanted, indent=2) + "\n")
+
+
 def _load_model(args):
     import torch
 
@@ -237,6 +261,7 @@ def main(argv=None) -> dict:
     from bench.cast.runner import plan_arms
 
     args = parse_args(argv)
+    check_work(args)
     timings: dict[str, float] = {}
     payload: dict = {"timings": timings}
     with timed(timings, "data", 1):

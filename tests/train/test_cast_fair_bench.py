@@ -121,3 +121,13 @@ def test_every_arm_runs_and_is_written(tiny_lm_model, tmp_path, hash_judge, caps
     assert "[cast] measured" in capsys.readouterr().out
     assert [r["nll"] for r in again["rows"]] == [r["nll"] for r in rows]
     assert [r["train_s"] for r in again["rows"]] == [r["train_s"] for r in rows]
+
+
+def test_work_made_with_other_settings_is_refused(tmp_path):
+    from curate.errors import ConfigError
+
+    work = ["--work", str(tmp_path / "w"), "--results", str(tmp_path / "c.json"), "--stop-after", "data"]
+    fair.main([*work, *SMALL])
+    fair.main([*work, *SMALL, "--seeds", "0,1,2,3"])  # more seeds reuse the finished stages
+    with pytest.raises(ConfigError, match=r"--lr 0.0001 -> 0.001.*--steps 100 -> 50"):
+        fair.main([*work, *SMALL, "--lr", "1e-3", "--steps", "50"])
