@@ -66,7 +66,8 @@ def train_prompt_tuning(args, train_rows: list[dict], active, root: Path, seed: 
         rows = [{**r, "category": PT_CATEGORY if r["category"] in active else None} for r in train_rows]
         pq.write_table(pa.Table.from_pylist(rows), data)
     config = _config(args, data, folder / "tokens", seed, categories=PT_CATEGORY, max_order=1,
-                     per_subset=args.per_subset * len(active), tokens_per_category=args.tokens * len(active))
+                     per_subset=args.per_subset * len(active), tokens_per_category=args.tokens * len(active),
+                     max_steps=args.pt_steps if args.pt_steps is not None else args.steps)
     return _fit(config, None)
 
 

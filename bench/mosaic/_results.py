@@ -22,6 +22,10 @@ def _key(entry: dict) -> tuple:
     return entry.get("config"), entry.get("method"), entry.get("seed")
 
 
+def _run_key(entry: dict) -> tuple:
+    return entry.get("config"), str(entry.get("args", {}).get("methods"))
+
+
 def merge_results(path: Path, new: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """The file's sections with entries of the same (config, method, seed) as `new`'s replaced by `new`'s."""
     from bench.common import write_json
@@ -30,9 +34,9 @@ def merge_results(path: Path, new: dict[str, list[dict]]) -> dict[str, list[dict
     merged = {}
     for section in _SECTIONS:
         replaced = {_key(e) for e in new.get(section, [])}
-        if section == "runs":
-            replaced = {e.get("config") for e in new.get(section, [])}
-            kept = [e for e in old.get(section, []) if e.get("config") not in replaced]
+        if section == "runs":  # one entry per (config, methods): a prompt-tuning-only run keeps mosaic's
+            replaced = {_run_key(e) for e in new.get(section, [])}
+            kept = [e for e in old.get(section, []) if _run_key(e) not in replaced]
         else:
             kept = [e for e in old.get(section, []) if _key(e) not in replaced]
         merged[section] = kept + new.get(section, [])

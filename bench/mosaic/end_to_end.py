@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.mosaic.end_to_end --config categories --seeds 0 1 2 --steps 300 --dtype bf16
     .venv/bin/python -m bench.mosaic.end_to_end --config risk-areas --seeds 0 1 2 --steps 300 --dtype bf16
+    .venv/bin/python -m bench.mosaic.end_to_end --config categories --methods prompt-tuning --pt-steps 100
     .venv/bin/python -m bench.mosaic.end_to_end --stage table
 
 Trains the arms (bench/mosaic/_arms.py) per seed; while mosaic and per-category train, every --eval-every steps
@@ -13,6 +14,8 @@ NLL of held-out neutral answers with tokens on vs off. McNemar tests compare mos
 prompts. Rows, utility, curve and tests are merged into bench/results/mosaic.json (per config, method, seed),
 the curve is drawn to bench/results/mosaic_curve.png, and the table is printed. Measured seconds per training
 step are printed and saved (metrics.json of each run), so --steps can be sized to the time a run may take.
+Prompt tuning trains one run per evaluated subset (--subsets x orders per seed); --pt-steps sizes those runs, and
+it can run on its own (--methods prompt-tuning): results merge per (config, method, seed).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def _parser():
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--steps", type=int, default=None, help="training steps per run (default: --epochs passes)")
+    parser.add_argument("--pt-steps", type=int, default=None,
+                        help="steps per prompt-tuning run, one per evaluated subset (default: --steps)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--per-subset", type=int, default=100, help="positives per subset at order 1 (paper: 100)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -84,10 +89,11 @@ def _sets(args, data) -> tuple[list[dict], list[dict]]:
 
 def _train(args, data, root: Path, heldout_sets: list[dict], judge, val_sets: list[dict]) -> tuple[dict, list]:
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from curate.io import write_parquet
 
     table_path = root / "train.parquet"
-    pq.write_table(pa.Table.from_pylist(data.train), table_path)
+    write_parquet(pa.Table.from_pylist(data.train), table_path)  # atomic: a run beside may be reading it
     metrics, curve = {}, []
     for seed in args.seeds:
         for arm in [m for m in ("mosaic", "per-category") if m in args.methods]:

@@ -28,7 +28,7 @@ def test_tiny_end_to_end_writes_every_cell_curve_and_utility(monkeypatch, tmp_pa
     common = ["--model", str(tiny_lm_model), "--out", str(tmp_path / "runs"), "--results", str(results),
               "--judge", "rules", "--steps", "2", "--eval-every", "1", "--per-subset", "2", "--batch-size", "4",
               "--max-length", "48", "--tokens", "1", "--n-val", "2", "--subsets", "1", "--n-eval", "4",
-              "--n-utility", "4", "--new-tokens", "3", "--max-order", "2"]
+              "--n-utility", "4", "--new-tokens", "3", "--max-order", "2", "--pt-steps", "1"]
     _main(monkeypatch, "--config", "categories", *common)
     out = json.loads(results.read_text())
     rows = out["rows"]
@@ -38,7 +38,7 @@ def test_tiny_end_to_end_writes_every_cell_curve_and_utility(monkeypatch, tmp_pa
         assert row["config"] == "categories" and row["n_pos"] == 4 and row["n_neg"] == 4
         assert 0 <= row["dsr"] <= 1 and row["dsr_ci"][0] <= row["dsr"] <= row["dsr_ci"][1]
         assert row["or_ci"][0] <= row["or"] <= row["or_ci"][1] and 0 <= row["degenerate"] <= 1
-        assert (row["steps"] == 2) == (row["method"] in ("mosaic", "per-category", "prompt-tuning"))
+        assert row["steps"] == {"mosaic": 2, "per-category": 2, "prompt-tuning": 1}.get(row["method"])
     # one validation point per step for each curve-trained arm
     assert sorted((c["method"], c["step"]) for c in out["curve"]) == [("mosaic", 1), ("mosaic", 2),
                                                                      ("per-category", 1), ("per-category", 2)]
