@@ -46,14 +46,18 @@ def remove_components(hidden: torch.Tensor, atoms: torch.Tensor, remove: torch.T
 
 
 class SteeringController:
-    """A `curate eval` controller: plain input embeddings, forward hooks that steer the chosen layers."""
+    """A `curate eval` controller: plain input embeddings, forward hooks that steer the chosen layers.
+
+    `grams` is a cache of atoms atomsᵀ by (layer, device) that several controllers over the same atoms may share
+    (a [K, K] matrix per layer: 900 MB at K = 15,000), as a grid of settings does."""
 
     def __init__(self, atoms: dict[int, torch.Tensor], remove: torch.Tensor, *, k: int | None = 8,
-                 alpha: float | None = None, method: str = "omp", strength: float = 1.0, sink_factor: float = 10.0):
+                 alpha: float | None = None, method: str = "omp", strength: float = 1.0, sink_factor: float = 10.0,
+                 grams: dict[tuple[int, str], torch.Tensor] | None = None):
         self.atoms, self.remove = atoms, remove
         self.options = {"k": k, "alpha": alpha, "method": method, "strength": strength, "sink_factor": sink_factor}
         self.removed_fraction: list[float] = []
-        self._grams: dict[tuple[int, str], torch.Tensor] = {}
+        self._grams = grams if grams is not None else {}
 
     def _gram(self, layer: int, device) -> torch.Tensor:
         key = (layer, str(device))
