@@ -1,6 +1,7 @@
 """CAST tested fairly (issue 18): calibration you can trust, a set-up where utility is lost, arms at equal budget.
 
     .venv/bin/python -m bench.cast.fair --work runs/cast-fair --stop-after plan     # measure s/step, print the plan
+    .venv/bin/python -m bench.cast.fair --work runs/cast-fair --stop-after cost     # is there a utility cost?
     .venv/bin/python -m bench.cast.fair --work runs/cast-fair                       # everything (reruns skip done work)
     .venv/bin/python -m bench.cast.fair --work runs/cast-fair --seeds 0 --arms full,cast,random --rhos 0.1
 
@@ -9,11 +10,12 @@ Stages (each writes into --work; finished work is skipped on rerun):
             D_safe / D_util draws a and b (>= 64 rows each; D_util = man-page Q/A); held-out harmful prompts,
             the over-refusal set's held-out split, held-out man-page Q/A for answer NLL.
  2. plan    a few optimiser steps of full attention tuning, timed: seconds/step and the run's estimate.
- 3. maps    the head map on draws a and b (ablation sensitivity unless --sensitivity taylor), their Spearman
-            and top-rho overlap (stability.json), the head-map picture (--figures/head_map.png).
- 4. cost    the base model and full attention tuning (seed 0) evaluated first: is refusal >= 90% and did the
-            man-page NLL rise? Without that cost the arms cannot show a recovery and the run stops
-            (--force-arms goes on anyway).
+ 3. cost    the base model and full attention tuning (first seed) evaluated before anything else is spent:
+            is refusal >= 90% and did the man-page NLL rise? Without that cost the arms cannot show a
+            recovery, and the run stops here (--force-arms goes on anyway).
+ 4. maps    the head map on draws a and b (ablation sensitivity unless --sensitivity taylor), their Spearman
+            and top-rho overlap (stability.json), the head-map picture (--figures/head_map.png), every arm's
+            parameter budget (plan.json).
  5. arms    per seed: full attention tuning; CAST (skip the top-rho heads of map a); random skip matched in
             frozen parameters (--random-draws draws); low-conflict skip (the bottom-rho heads); LoRA on q/k/v/o
             with the rank whose parameter count is closest to CAST's at --lora-rho. Each is evaluated with the
@@ -32,7 +34,7 @@ from bench.common import RESULTS, SYSTEM_PROMPT, make_parser, timed
 
 __all__ = ["parse_args", "main"]
 
-STAGES = ("data", "plan", "maps", "cost", "arms")
+STAGES = ("data", "plan", "cost", "maps", "arms")
 ARMS = ("full", "cast", "random", "low-conflict", "lora")
 
 
@@ -204,13 +206,15 @@ def _arm_line(row: dict) -> str:
             f"params {row['params_updated']:,}")
 
 
-def stage_cost(base, tokenizer, splits, judge, args, base_run: dict, plan: dict) -> dict:
+def stage_cost(base, tokenizer, splits, judge, args, base_run: dict) -> dict:
     """Full attention tuning at the first seed against the base model; prints whether the cost exists."""
     from bench.cast.arms import Arm
     from bench.cast.compare import cost_check
-    from bench.cast.runner import run_arm
+    from bench.cast.runner import attention_parameters, run_arm
 
-    full = run_arm(base, tokenizer, splits, judge, Arm("full", 0.0, args.seeds[0]), plan, args, args.work)
+    arm = Arm("full", 0.0, args.seeds[0])
+    plan = {arm.key: {"heads": [], "frozen_params": 0, "updated_params": attention_parameters(base)}}
+    full = run_arm(base, tokenizer, splits, judge, arm, plan, args, args.work)
     print(_arm_line(base_run["row"]) + "\n" + _arm_line(full["row"]), flush=True)
     cost = cost_check(base_run["outcome"], full["outcome"], seed=args.seed)
     rise = cost["nll_rise"]
@@ -253,12 +257,27 @@ def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, bas
     return {"rows": rows, "paired_tests": tests, "claim": claims}
 
 
-def main(argv=None) -> dict:
-    from bench.cast.arms import Arm, arm_list
-    from bench.cast.evaluate import load_judge_for
+def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) -> dict:
+    """Stage 4: the maps, their stability and picture, and every arm's budget (plan.json)."""
     from bench.cast.figures import write_head_map_figure
     from bench.cast.maps import stage_maps
     from bench.cast.runner import plan_arms
+
+    maps = stage_maps(base, tokenizer, splits, args, args.work)
+    payload["map_stability"] = maps["stability"]
+    figure = write_head_map_figure(args.figures / "head_map.png", maps["columns"], maps["columns_b"],
+                                   maps["stability"], 0.1 if 0.1 in args.rhos else args.rhos[0], args.model)
+    payload["figures"] = [str(figure)]
+    print(f"[cast] map stability: {json.dumps(maps['stability'])}", flush=True)
+    plan = plan_arms(base, maps["columns"], arms, args)
+    (args.work / "plan.json").write_text(json.dumps(plan) + "\n")
+    payload["budgets"] = {k: {f: v for f, v in p.items() if f != "heads"} for k, p in plan.items()}
+    return plan
+
+
+def main(argv=None) -> dict:
+    from bench.cast.arms import arm_list
+    from bench.cast.evaluate import load_judge_for
 
     args = parse_args(argv)
     check_work(args)
@@ -277,21 +296,13 @@ def main(argv=None) -> dict:
     payload.update(plan=planned["timing"], base=planned["base"]["row"])
     if args.stop_after == "plan":
         return _finish(args, payload)
-    with timed(timings, "maps", 1):
-        maps = stage_maps(base, tokenizer, splits, args, args.work)
-    payload["map_stability"] = maps["stability"]
-    figure = write_head_map_figure(args.figures / "head_map.png", maps["columns"], maps["columns_b"],
-                                   maps["stability"], 0.1 if 0.1 in args.rhos else args.rhos[0], args.model)
-    payload["figures"] = [str(figure)]
-    print(f"[cast] map stability: {json.dumps(maps['stability'])}", flush=True)
-    plan = plan_arms(base, maps["columns"], [Arm("full", 0.0, args.seeds[0]), *arms], args)
-    (args.work / "plan.json").write_text(json.dumps(plan) + "\n")
-    payload["budgets"] = {k: {f: v for f, v in p.items() if f != "heads"} for k, p in plan.items()}
-    if args.stop_after == "maps":
-        return _finish(args, payload)
     with timed(timings, "cost", 1):
-        payload["cost"] = stage_cost(base, tokenizer, splits, judge, args, planned["base"], plan)
-    if args.stop_after == "cost" or not (payload["cost"]["passed"] or args.force_arms):
+        payload["cost"] = stage_cost(base, tokenizer, splits, judge, args, planned["base"])
+    if not (payload["cost"]["passed"] or args.force_arms) or args.stop_after == "cost":
+        return _finish(args, payload)
+    with timed(timings, "maps", 1):
+        plan = _maps_and_budgets(base, tokenizer, splits, args, arms, payload)
+    if args.stop_after == "maps":
         return _finish(args, payload)
     with timed(timings, "arms", 1):
         payload.update(stage_arms(base, tokenizer, splits, judge, args, arms, plan, planned["base"]["row"]))

@@ -18,7 +18,7 @@ def _run(tmp_path, model, *extra) -> dict:
 
 
 def test_maps_and_stability(tiny_lm_model, tmp_path, hash_judge, one_torch_thread):
-    payload = _run(tmp_path, tiny_lm_model, "--stop-after", "maps", "--rhos", "0.25,0.5")
+    payload = _run(tmp_path, tiny_lm_model, "--stop-after", "maps", "--rhos", "0.25,0.5", "--force-arms")
     stability = json.loads((tmp_path / "cast.json").read_text())["map_stability"]
     assert stability == payload["map_stability"]
     assert stability["heads"] == 8 and set(stability["top_overlap"]) == {"0.25", "0.5"}
@@ -82,6 +82,7 @@ def test_cost_check_stops_without_a_cost(tiny_lm_model, tmp_path, hash_judge, ca
     if not cost["passed"]:  # a random tiny model rarely refuses 90%: the arms must not run
         assert "rows" not in payload and "the cost is not shown" in out
         assert sorted(p.name for p in (tmp_path / "work" / "arms").iterdir()) == ["base", "full-s0"]
+        assert not (tmp_path / "work" / "map_a").exists()  # nothing more is spent
 
 
 ROW_FIELDS = {"arm", "rho", "seed", "dsr", "dsr_ci", "or", "or_ci", "degenerate", "nll", "nll_ci", "params_updated"}
