@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from concepts.labels import HARM_TREES, assign_labels, score_concepts
-from concepts.vocab import hyponym_tree, wordnet_seed_labels, wordnet_vocabulary
+from concepts.labels import assign_labels, score_concepts
+from concepts.vocab import HARM_TREES, hyponym_tree, wordnet_seed_labels, wordnet_vocabulary
 from curate.errors import InputError
 
 needs_wordnet = pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(),
