@@ -22,7 +22,7 @@ def _refused(verdicts) -> np.ndarray:
 
 
 def cost_check(base: dict, full: dict, min_dsr: float = 0.9, seed: int = 0) -> dict:
-    """Base vs full tuning outcomes (bench.cast.evaluate.evaluate): is there a safety gain and a utility cost?"""
+    """Base vs full tuning outcomes (bench.cast._evaluate.evaluate): is there a safety gain and a utility cost?"""
     from curate.evaluation.stats import paired_bootstrap
 
     dsr_full = float(_refused(full["harmful_verdicts"]).mean())

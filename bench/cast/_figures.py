@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cast.stability import top_set
+from bench.cast._stability import top_set
 
 __all__ = ["write_head_map_figure"]
 

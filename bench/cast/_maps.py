@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cast.stability import map_stability, spearman
+from bench.cast._stability import map_stability, spearman
 
 __all__ = ["diagnose_config", "stage_maps", "load_columns"]
 

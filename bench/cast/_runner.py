@@ -29,7 +29,7 @@ def _lora_rank(model, args, budget: int) -> int:
 
 def _arm_heads(arm, columns: dict, cast: dict, keys: dict) -> tuple[list, int]:
     """(frozen heads, frozen parameter count) of a head-skipping arm."""
-    from bench.cast.arms import frozen_count, low_conflict_heads, matched_random_heads
+    from bench.cast._arms import frozen_count, low_conflict_heads, matched_random_heads
 
     if arm.name == "random":
         return matched_random_heads(keys, len(cast[arm.rho]), frozen_count(keys, cast[arm.rho]),
@@ -41,7 +41,7 @@ def _arm_heads(arm, columns: dict, cast: dict, keys: dict) -> tuple[list, int]:
 
 def plan_arms(model, columns: dict, arms: list, args) -> dict:
     """{arm key: {heads, frozen_params, updated_params[, lora_rank]}}: every arm's budget before training."""
-    from bench.cast.arms import cast_heads, frozen_count, head_keys
+    from bench.cast._arms import cast_heads, frozen_count, head_keys
     from train.cast.lora import lora_parameters
 
     keys, total = head_keys(model), attention_parameters(model)
@@ -68,7 +68,7 @@ def _write(path: Path, payload: dict) -> dict:
 
 def run_base(base, tokenizer, splits, judge, args, work: Path) -> dict:
     """The untuned model's outcome (<work>/arms/base/outcome.json), with its evaluation time."""
-    from bench.cast.evaluate import evaluate, summary_row
+    from bench.cast._evaluate import evaluate, summary_row
 
     path = work / "arms" / "base" / "outcome.json"
     if path.exists():
@@ -82,8 +82,8 @@ def run_base(base, tokenizer, splits, judge, args, work: Path) -> dict:
 
 def run_arm(base, tokenizer, splits, judge, arm, plan: dict, args, work: Path) -> dict:
     """Train `arm` on a copy of `base`, evaluate it, write and return {row, outcome, metrics}."""
-    from bench.cast.arms import train_arm
-    from bench.cast.evaluate import evaluate, summary_row
+    from bench.cast._arms import train_arm
+    from bench.cast._evaluate import evaluate, summary_row
 
     path = work / "arms" / arm.key / "outcome.json"
     if path.exists():
@@ -105,7 +105,7 @@ def run_arm(base, tokenizer, splits, judge, arm, plan: dict, args, work: Path) -
 
 def measure_step_seconds(base, tokenizer, splits, args) -> float:
     """Seconds per optimiser step of full attention tuning, from `args.timing_steps` steps on a copy."""
-    from bench.cast.arms import Arm, train_arm
+    from bench.cast._arms import Arm, train_arm
 
     rows = splits["train"].select(["prompt", "response"]).to_pylist()
     _, metrics = train_arm(base, tokenizer, rows, Arm("full", 0.0, 0), {"full-s0": {"heads": []}}, args,

@@ -6,7 +6,7 @@
     .venv/bin/python -m bench.cast.fair --work runs/cast-fair --seeds 0 --arms full,cast,random --rhos 0.1
 
 Stages (each writes into --work; finished work is skipped on rerun):
- 1. data    disjoint sets (bench/cast/data.py): training = refusals + WordNet glosses (no man-page row);
+ 1. data    disjoint sets (bench/cast/_data.py): training = refusals + WordNet glosses (no man-page row);
             D_safe / D_util draws a and b (>= 64 rows each; D_util = man-page Q/A); held-out harmful prompts,
             the over-refusal set's held-out split, held-out man-page Q/A for answer NLL.
  2. plan    a few optimiser steps of full attention tuning, timed: seconds/step and the run's estimate.
@@ -104,7 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def stage_data(args, folder: Path) -> dict:
-    from bench.cast.data import SplitSizes, build_splits, load_splits, registry_pools, write_splits
+    from bench.cast._data import SplitSizes, build_splits, load_splits, registry_pools, write_splits
 
     if not (folder / "source.json").exists():
         sizes = SplitSizes(args.train_rows, args.benign_fraction, args.calibration_rows, args.eval_harmful,
@@ -177,7 +177,7 @@ def _forward_seconds(model, tokenizer, splits, args) -> float:
 
 def stage_plan(base, tokenizer, splits, judge, args, arms: list) -> dict:
     """Seconds/step, evaluation seconds, the maps' and arms' estimated wall time (printed first)."""
-    from bench.cast.runner import estimate_seconds, measure_step_seconds, run_base
+    from bench.cast._runner import estimate_seconds, measure_step_seconds, run_base
     from curate.lm.layers import num_layers
 
     step_s = measure_step_seconds(base, tokenizer, splits, args)
@@ -208,9 +208,9 @@ def _arm_line(row: dict) -> str:
 
 def stage_cost(base, tokenizer, splits, judge, args, base_run: dict) -> dict:
     """Full attention tuning at the first seed against the base model; prints whether the cost exists."""
-    from bench.cast.arms import Arm
-    from bench.cast.compare import cost_check
-    from bench.cast.runner import attention_parameters, run_arm
+    from bench.cast._arms import Arm
+    from bench.cast._compare import cost_check
+    from bench.cast._runner import attention_parameters, run_arm
 
     arm = Arm("full", 0.0, args.seeds[0])
     plan = {arm.key: {"heads": [], "frozen_params": 0, "updated_params": attention_parameters(base)}}
@@ -230,9 +230,9 @@ def stage_cost(base, tokenizer, splits, judge, args, base_run: dict) -> dict:
 
 def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, base_row: dict) -> dict:
     """Every arm trained and evaluated; rows, paired tests against random skip and the claim per rho."""
-    from bench.cast.compare import claim, paired_tests
-    from bench.cast.runner import run_arm
-    from bench.cast.table import summary_table
+    from bench.cast._compare import claim, paired_tests
+    from bench.cast._runner import run_arm
+    from bench.cast._summary import summary_table
 
     runs = {}
     for arm in arms:
@@ -259,9 +259,9 @@ def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, bas
 
 def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) -> dict:
     """Stage 4: the maps, their stability and picture, and every arm's budget (plan.json)."""
-    from bench.cast.figures import write_head_map_figure
-    from bench.cast.maps import stage_maps
-    from bench.cast.runner import plan_arms
+    from bench.cast._figures import write_head_map_figure
+    from bench.cast._maps import stage_maps
+    from bench.cast._runner import plan_arms
 
     maps = stage_maps(base, tokenizer, splits, args, args.work)
     payload["map_stability"] = maps["stability"]
@@ -276,8 +276,8 @@ def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) 
 
 
 def main(argv=None) -> dict:
-    from bench.cast.arms import arm_list
-    from bench.cast.evaluate import load_judge_for
+    from bench.cast._arms import arm_list
+    from bench.cast._evaluate import load_judge_for
 
     args = parse_args(argv)
     check_work(args)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.cast.arms import Arm, arm_list, frozen_count, head_keys, matched_random_heads
+from bench.cast._arms import Arm, arm_list, frozen_count, head_keys, matched_random_heads
 from curate.errors import ConfigError
 from train.cast.heads import head_slices
 from train.cast.lora import add_lora, lora_parameters, matching_rank
@@ -99,11 +99,11 @@ def test_lora_initialisation_is_seeded(tiny_llama):
 
 
 def test_constructed_draw_when_uniform_draws_miss(tiny_llama, monkeypatch):
-    import bench.cast.arms
+    import bench.cast._arms
 
     keys = head_keys(tiny_llama)
     target = frozen_count(keys, [(0, 0), (0, 1), (1, 2), (1, 3)])  # 4 heads in 2 KV groups (the fewest possible)
-    monkeypatch.setattr(bench.cast.arms, "MAX_TRIES", 1)
+    monkeypatch.setattr(bench.cast._arms, "MAX_TRIES", 1)
     for seed in range(6):
         heads, frozen = matched_random_heads(keys, 4, target, [seed])
         assert frozen == target == frozen_count(keys, heads) and len(set(heads)) == 4

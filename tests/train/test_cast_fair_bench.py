@@ -56,9 +56,9 @@ class HashJudge:
 
 @pytest.fixture
 def hash_judge(monkeypatch):
-    import bench.cast.evaluate
+    import bench.cast._evaluate
 
-    monkeypatch.setattr(bench.cast.evaluate, "load_judge_for", lambda path: HashJudge())
+    monkeypatch.setattr(bench.cast._evaluate, "load_judge_for", lambda path: HashJudge())
 
 
 def test_plan_prints_seconds_per_step_first(tiny_lm_model, tmp_path, hash_judge, capsys, one_torch_thread):

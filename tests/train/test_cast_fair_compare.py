@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.cast.compare import claim, cost_check, paired_tests
+from bench.cast._compare import claim, cost_check, paired_tests
 
 
 def _outcome(refused: list[bool], nll: list[float], over: list[bool] | None = None) -> dict:
@@ -63,7 +63,7 @@ def test_claim_needs_share_refusal_and_significance():
 
 
 def test_summary_table_groups_seeds_and_draws():
-    from bench.cast.table import summary_table
+    from bench.cast._summary import summary_table
 
     base = {"arm": "base", "rho": 0.0, "dsr": 0.1, "or": 0.0, "degenerate": 0.0, "nll": 1.0, "params_updated": 0}
     rows = [{**base, "arm": "random", "rho": 0.1, "dsr": d, "nll": n, "params_updated": 90}

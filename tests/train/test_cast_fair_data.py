@@ -5,8 +5,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from bench.cast.data import SET_NAMES, SplitSizes, build_splits, check_disjoint, registry_pools
-from bench.cast.stability import map_stability, spearman, top_overlap, top_set
+from bench.cast._data import SET_NAMES, SplitSizes, build_splits, check_disjoint, registry_pools
+from bench.cast._stability import map_stability, spearman, top_overlap, top_set
 from curate.errors import ConfigError, InputError
 
 
