@@ -102,14 +102,32 @@ class _Anderson:
 
     Semi-relaxed Sinkhorn contracts the common level of g on every weakly connected group of anchors (a cluster)
     only by lam = rho/(rho + eps) per iteration; those modes share one eigenvalue, which Anderson mixing removes in
-    a few steps. When the marginal error more than doubles, the memory restarts (safeguard).
+    a few steps.
+
+    Safeguard: an extrapolated point is kept only if its marginal error is below the error of the point it was
+    mixed from; otherwise the loop takes the plain step G(g) from that point instead and the memory restarts, so
+    the accelerated iterates never do worse than plain Sinkhorn. (Restarting the memory alone, with the bad point
+    kept, let the error ratchet up on clustered balanced problems: 0.35 after 200 iterations where plain Sinkhorn
+    reaches 1e-4.)
     """
 
     def __init__(self, memory: int):
         self.memory, self.xs, self.gs = memory, [], []
+        self.fallback: torch.Tensor | None = None  # G(g) of the point the last extrapolation started from
+        self.error_before = math.inf  # that point's marginal error
 
     def reset(self) -> None:
-        self.xs, self.gs = [], []
+        self.xs, self.gs, self.fallback, self.error_before = [], [], None, math.inf
+
+    def rejects(self, error: float) -> bool:
+        """Whether the last extrapolated point (marginal error `error`) is worse than the point it came from."""
+        return self.fallback is not None and not error < self.error_before
+
+    def mix(self, x: torch.Tensor, gx: torch.Tensor, error: float) -> torch.Tensor:
+        """The next iterate after x (marginal error `error`) with plain image gx; remembers gx as the fallback."""
+        mixed = self(x, gx)
+        self.fallback, self.error_before = (gx, error) if mixed is not gx else (None, math.inf)
+        return mixed
 
     def __call__(self, x: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
         self.xs.append(x)
@@ -144,24 +162,29 @@ def _scaling_loop(kernel, a, b, g, lam, rho, iters, tol, check_every, state=None
     else:
         f0, g0, scaling, u, v = state
     isolated = scaling.isolated()
-    error, last_error, it = math.inf, math.inf, 0
+    error, it = math.inf, 0
     mixer = _Anderson(anderson) if anderson > 0 else None
-    for it in range(1, iters + 1):
+    for it in range(1, iters + 2):  # iteration iters + 1 only checks the point the last update left
         s = scaling.col(a * u)  # Σ_i K̃_ij a_i u_i; the true column log-sum is log s − g0/eps
         g = g0 + eps * torch.log(v)
-        if it % check_every == 0 or it == iters or mixer is not None:
+        if it % check_every == 0 or it > iters or mixer is not None:
             error = _anchor_error(b * v * s, g, b, rho, isolated)
+            if mixer is not None and mixer.rejects(error):  # back to the plain step from the previous point
+                v = torch.where(isolated, v, torch.exp((mixer.fallback - g0) / eps))
+                mixer.reset()
+                u = 1.0 / scaling.row(b * v)
+                s, g = scaling.col(a * u), g0 + eps * torch.log(v)
+                error = _anchor_error(b * v * s, g, b, rho, isolated)
             if error <= tol:
-                return _f(f0, u, eps), g, error, it, True, isolated, (f0, g0, scaling, u, v)
+                return _f(f0, u, eps), g, error, min(it, iters), True, isolated, (f0, g0, scaling, u, v)
+        if it > iters:
+            break
         lost = (s <= 0) & ~isolated
         v = torch.where(isolated, torch.exp(-g0 / eps), torch.exp((lam - 1.0) * g0 / eps) * s.pow(-lam))
         if rho is not None:
             v = torch.where(isolated, v, v * torch.exp(_mass_shift(g0 + eps * torch.log(v), b, rho, isolated) / eps))
         if mixer is not None and not bool(lost.any()):
-            if error > 2.0 * last_error:
-                mixer.reset()
-            last_error = min(error, last_error) if mixer.xs else error
-            mixed = mixer(g, g0 + eps * torch.log(v))
+            mixed = mixer.mix(g, g0 + eps * torch.log(v), error)
             v = torch.where(isolated, v, torch.exp((mixed - g0) / eps))
         u = 1.0 / scaling.row(b * v)
         if bool(lost.any()) or not bool(torch.isfinite(u).all() and torch.isfinite(v).all()):
@@ -175,7 +198,7 @@ def _scaling_loop(kernel, a, b, g, lam, rho, iters, tol, check_every, state=None
             f0, g0, scaling = _f(f0, u, eps), g0 + eps * torch.log(v), None
             scaling = kernel.absorb(f0, g0)
             u, v = torch.ones_like(a), torch.ones_like(b)
-    return _f(f0, u, eps), g0 + eps * torch.log(v), error, it, False, isolated, (f0, g0, scaling, u, v)
+    return _f(f0, u, eps), g, error, min(it, iters), False, isolated, (f0, g0, scaling, u, v)
 
 
 def _f(f0: torch.Tensor, u: torch.Tensor, eps: float) -> torch.Tensor:
