@@ -1,5 +1,5 @@
-"""Push-pull mirror descent over a sharded corpus: transport/pushpull.py step for step, with the log-weights, the
-centred potentials and the best point held by the workers, and J, the step size and the trace here.
+"""Push-pull mirror descent over a sharded corpus: pushpull.mirror_descent with the log-weights, the centred
+potentials and the best point held by the workers, and J, the step size and the trace here.
 
 Per outer step the driver sends a handful of scalars besides the two Sinkhorn solves (dask_sinkhorn.py): the
 centring means and J's KL term come back as three sums, the softmax of the step as one (max, Σ exp) pair.
@@ -7,7 +7,6 @@ centring means and J's KL term come back as three sums, the softmax of the step 
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -16,10 +15,36 @@ import torch
 from curate.errors import ConfigError
 from transport.dask_sinkhorn import sharded_sinkhorn
 from transport.distributed import ShardedCorpus
-from transport.pushpull import PushPullResult, _warn_not_converged
+from transport.pushpull import PushPullResult, _check_steps, mirror_descent
 from transport.stream import merge_lse
 
-__all__ = ["sharded_push_pull"]
+__all__ = ["ShardedWeights", "sharded_push_pull"]
+
+
+class ShardedWeights:
+    """pushpull.WeightRows on the workers (transport/dask_worker.py): each method is one call per worker."""
+
+    def __init__(self, corpus: ShardedCorpus):
+        self.corpus = corpus
+
+    def reset_weights(self, log_n: float) -> None:
+        self.corpus.call("reset_weights", log_n)
+
+    def exp_weights(self) -> None:
+        self.corpus.call("exp_weights")
+
+    def point_sums(self, log_n: float) -> tuple[float, float, float]:
+        return tuple(float(t) for t in self.corpus.sum("point_sums", log_n))
+
+    def accept(self, mean_pull: float, mean_push: float) -> None:
+        self.corpus.call("accept", mean_pull, mean_push)
+
+    def step(self, eta: float, beta: float, tau: float, log_n: float) -> None:
+        pairs = self.corpus.call("step_pair", eta, beta, tau, log_n)
+        top, total = torch.tensor([pairs[0][0]]), torch.tensor([pairs[0][1]])
+        for block_top, block_total in pairs[1:]:
+            top, total = merge_lse(top, total, torch.tensor([block_top]), torch.tensor([block_total]))
+        self.corpus.call("apply_step", float(torch.log(total) + top), -log_n - 30.0)
 
 
 class _Problem:
@@ -38,15 +63,6 @@ class _Problem:
                                isolated=self.isolated, **self.options)
         self.state, self.g = res.state, res.g
         return res.value, res.iterations, res.marginal_error
-
-
-def _step(corpus: ShardedCorpus, eta: float, beta: float, tau: float, n: int) -> None:
-    """log w ← log_softmax(log w* − eta ∇J(w*)), floored at e^−30 of the uniform weight (pushpull._step)."""
-    pairs = corpus.call("step_pair", eta, beta, tau, math.log(n))
-    top, total = torch.tensor([pairs[0][0]]), torch.tensor([pairs[0][1]])
-    for block_top, block_total in pairs[1:]:
-        top, total = merge_lse(top, total, torch.tensor([block_top]), torch.tensor([block_total]))
-    corpus.call("apply_step", float(torch.log(total) + top), -math.log(n) - 30.0)
 
 
 def sharded_push_pull(
@@ -76,54 +92,21 @@ def sharded_push_pull(
     b_safe / b_harm: anchor masses [m] of the pull and push problems (None = that side is absent); isolated: per
     problem the anchors no row reaches (sparse kernels, scaling-domain Sinkhorn) or None (stream kernels).
     """
-    from tqdm.auto import tqdm
-
     if b_safe is None and b_harm is None:
         raise ConfigError("push_pull needs at least one of the pull (safe) or push (harmful) problems")
-    if tau < 0 or eta <= 0:
-        raise ConfigError(f"tau must be ≥ 0 and eta > 0 (got tau={tau}, eta={eta})")
+    _check_steps(tau, eta)
     n, start = corpus.n, time.perf_counter()
-    eta_max = 1.0 / tau if tau > 0 else 64.0 * eta
     options = {"eps": eps, "max_iter": inner_max_iter, "tol": inner_tol, "anderson": anderson}
     masses = [None if b is None else torch.as_tensor(np.ascontiguousarray(b)).to(dtype) for b in (b_safe, b_harm)]
     rhos = (rho, rho if push_rho == "same" else push_rho)
-    sides = [_Problem(corpus, name, b, isolated.get(name), r, options)
-             for name, b, r in zip(("pull", "push"), masses, rhos)]
+    sides = tuple(_Problem(corpus, name, b, isolated.get(name), r, options)
+                  for name, b, r in zip(("pull", "push"), masses, rhos))
     push_beta = beta if b_safe is not None else 1.0  # push-only: J = −OT_H + tau·KL
-    corpus.call("reset_weights", math.log(n))
-    trace, inner, converged, stalled, rejected, best, change = [], [], False, False, 0, None, math.inf
-    bar = tqdm(range(max_outer), desc="SOT mirror descent (Dask)", disable=not progress, leave=False)
-    for _ in bar:
-        corpus.call("exp_weights")
-        (v_s, it_s, e_s), (v_h, it_h, e_h) = sides[0].solve(), sides[1].solve()
-        inner.append((it_s, it_h))
-        sum_s, sum_h, kl = corpus.sum("point_sums", math.log(n))
-        value = v_s - push_beta * v_h + tau * kl
-        if adaptive and best is not None and value > best["value"] + 1e-12 * abs(best["value"]):
-            rejected += 1
-            eta *= 0.5
-            eta_max = eta  # growing back to a step that failed would only fail again
-            if eta * max(tau, 1e-12) < 1e-6:
-                stalled = True
-                break  # no descent direction left at this inner accuracy: keep the best point
-        else:
-            diff = None if best is None else abs(value - best["value"])
-            corpus.call("accept", sum_s / n, sum_h / n)
-            best = {"value": value, "errors": (e_s, e_h)}
-            trace.append(value)
-            bar.set_postfix(J=f"{value:.6g}", eta=f"{eta:.3g}")
-            if diff is not None:
-                change = diff / max(abs(value), 1e-12)
-                if diff <= tol * max(abs(value), 1e-12):
-                    converged = True
-                    break
-            if adaptive:
-                eta = min(eta * 1.5, eta_max)
-        _step(corpus, eta, push_beta, tau, n)
-    if warn and not converged:
-        _warn_not_converged(len(inner), max_outer, change, tol, stalled)
+    run = mirror_descent(ShardedWeights(corpus), sides, n, beta=push_beta, tau=tau, eta=eta, max_outer=max_outer,
+                         tol=tol, adaptive=adaptive, progress=progress, warn=warn, desc="SOT mirror descent (Dask)")
     weights, pull, push = corpus.rows("results", n)
-    return PushPullResult(weights=weights, pull_potential=pull, push_potential=push, objective=trace,
-                          converged=converged, outer_iterations=len(inner), inner_iterations=inner,
-                          marginal_error=best["errors"], seconds=time.perf_counter() - start,
-                          rejected_steps=rejected, final_eta=eta)
+    return PushPullResult(weights=weights, pull_potential=pull, push_potential=push, objective=run.objective,
+                          converged=run.converged, outer_iterations=run.outer_iterations,
+                          inner_iterations=run.inner_iterations, marginal_error=run.marginal_error,
+                          seconds=time.perf_counter() - start, rejected_steps=run.rejected_steps,
+                          final_eta=run.final_eta)

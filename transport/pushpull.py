@@ -15,6 +15,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from transport._kernels import LogKernel
 from transport.cost import as_tensor
 from transport.sinkhorn import sinkhorn_kernel
 
-__all__ = ["PushPullResult", "PushPullWarning", "push_pull", "objective"]
+__all__ = ["PushPullResult", "PushPullWarning", "push_pull", "objective", "mirror_descent", "WeightRows",
+           "Descent"]
 
 
 class PushPullWarning(UserWarning):
@@ -51,15 +53,6 @@ class PushPullResult:
     final_eta: float = 0.0
 
 
-def _solve(kernel, w, b, state, g, rho, inner_max_iter, inner_tol, anderson):
-    """One warm-started Sinkhorn solve; (f, value, iterations, error, state, g) with zeros for a missing side."""
-    if kernel is None:
-        return torch.zeros_like(w), 0.0, 0, 0.0, None, None
-    res = sinkhorn_kernel(kernel, w, b, rho=rho, g0=g, state=state, max_iter=inner_max_iter, tol=inner_tol,
-                          anderson=anderson, warn=False)
-    return res.f, res.value, res.iterations, res.marginal_error, res.state, res.g
-
-
 def objective(pull_value: float, push_value: float, log_w: torch.Tensor, beta: float, tau: float) -> float:
     """J = OT_S − beta·OT_H + tau·KL(w ‖ uniform) from the two solved values and the log-weights [n]."""
     n = log_w.shape[0]
@@ -67,24 +60,137 @@ def objective(pull_value: float, push_value: float, log_w: torch.Tensor, beta: f
     return pull_value - beta * push_value + tau * kl
 
 
+class WeightRows(Protocol):
+    """What the mirror-descent loop asks of whoever holds the per-row vectors: log-weights, the two problems' source
+    potentials f_pull, f_push and the best point. Every call sends and answers a few scalars, never [n] arrays;
+    `_LocalWeights` holds them in this process, dask_pushpull.ShardedWeights on Dask workers."""
+
+    def reset_weights(self, log_n: float) -> None:
+        """log w = −log n (uniform)."""
+
+    def exp_weights(self) -> None:
+        """w = exp(log w), the source weights of the next two Sinkhorn solves."""
+
+    def point_sums(self, log_n: float) -> tuple[float, float, float]:
+        """(Σ f_pull, Σ f_push, Σ w (log w + log n)) at the current point."""
+
+    def accept(self, mean_pull: float, mean_push: float) -> None:
+        """The current point becomes the best: its log-weights and centred potentials."""
+
+    def step(self, eta: float, beta: float, tau: float, log_n: float) -> None:
+        """log w ← log_softmax(log w* − eta ∇J(w*)) from the best point, floored at e^−30 of the uniform weight."""
+
+
+class _Problem(Protocol):
+    def solve(self) -> tuple[float, int, float]:
+        """Warm-started Sinkhorn at the current weights, f left with the rows: (value, iterations, error)."""
+
+
+class _LocalWeights:
+    """WeightRows held in this process, in `dtype` on `device`."""
+
+    def __init__(self, n: int, dtype: torch.dtype, device):
+        self.n, self.dtype, self.device = n, dtype, device
+        self.f: dict[str, torch.Tensor] = {}
+
+    def reset_weights(self, log_n: float) -> None:
+        self.log_w = torch.full((self.n,), -log_n, dtype=self.dtype, device=self.device)
+
+    def exp_weights(self) -> None:
+        self.w = torch.exp(self.log_w)
+
+    def point_sums(self, log_n: float) -> tuple[float, float, float]:
+        kl = float((torch.exp(self.log_w) * (self.log_w + log_n)).sum())
+        return float(self.f["pull"].sum()), float(self.f["push"].sum()), kl
+
+    def accept(self, mean_pull: float, mean_push: float) -> None:
+        self.best = (self.log_w, self.f["pull"] - mean_pull, self.f["push"] - mean_push)
+
+    def step(self, eta: float, beta: float, tau: float, log_n: float) -> None:
+        log_w, f_s, f_h = self.best
+        grad = f_s - beta * f_h + tau * (log_w + log_n + 1.0)
+        # floor: a weight below e^−30 (≈ 1e−13) of the uniform weight is zero for any use, and the floor keeps
+        # a_i·K̃_ij representable in float32 so the scaling-domain Sinkhorn never loses a column to underflow
+        self.log_w = torch.log_softmax(log_w - eta * grad, dim=0).clamp_min(-log_n - 30.0)
+
+
+class _KernelProblem:
+    """One side (pull or push) on an in-memory kernel: masses, warm-start state and the solver options."""
+
+    def __init__(self, rows: _LocalWeights, name: str, kernel: LogKernel | None, b, rho, options: dict):
+        self.rows, self.name, self.kernel, self.b, self.rho, self.options = rows, name, kernel, b, rho, options
+        self.state, self.g = None, None
+
+    def solve(self) -> tuple[float, int, float]:
+        if self.kernel is None:
+            self.rows.f[self.name] = torch.zeros_like(self.rows.w)
+            return 0.0, 0, 0.0
+        res = sinkhorn_kernel(self.kernel, self.rows.w, self.b, rho=self.rho, g0=self.g, state=self.state,
+                              warn=False, **self.options)
+        self.state, self.g, self.rows.f[self.name] = res.state, res.g, res.f
+        return res.value, res.iterations, res.marginal_error
+
+
 @dataclass
-class _Point:
-    """An evaluated iterate: log-weights, centred potentials, J, marginal errors."""
+class Descent:
+    """The mirror-descent loop's outcome (the per-row results stay with the rows)."""
 
-    log_w: torch.Tensor
-    f_s: torch.Tensor
-    f_h: torch.Tensor
-    value: float
-    errors: tuple[float, float]
+    objective: list[float]
+    converged: bool
+    outer_iterations: int
+    inner_iterations: list[tuple[int, int]]
+    marginal_error: tuple[float, float]
+    rejected_steps: int
+    final_eta: float
 
 
-def _step(point: _Point, eta: float, beta: float, tau: float) -> torch.Tensor:
-    """Mirror-descent (exponentiated-gradient) step from `point`: new log-weights, renormalised."""
-    n = point.log_w.shape[0]
-    grad = point.f_s - beta * point.f_h + tau * (point.log_w + math.log(n) + 1.0)
-    # floor: a weight below e^−30 (≈ 1e−13) of the uniform weight is zero for any use, and the floor keeps
-    # a_i·K̃_ij representable in float32 so the scaling-domain Sinkhorn never loses a column to underflow
-    return torch.log_softmax(point.log_w - eta * grad, dim=0).clamp_min(-math.log(n) - 30.0)
+def _check_steps(tau: float, eta: float) -> None:
+    if tau < 0 or eta <= 0:
+        raise ConfigError(f"tau must be ≥ 0 and eta > 0 (got tau={tau}, eta={eta})")
+
+
+def mirror_descent(rows: WeightRows, sides: tuple[_Problem, _Problem], n: int, *, beta: float, tau: float,
+                   eta: float, max_outer: int, tol: float, adaptive: bool, progress: bool = False, warn: bool = True,
+                   desc: str = "SOT mirror descent") -> Descent:
+    """The push-pull learner of the module docstring on any WeightRows; `beta` is the push strength as J uses it
+    (1 when push-only). The best point is left on `rows` (accept)."""
+    from tqdm.auto import tqdm
+
+    eta_max = 1.0 / tau if tau > 0 else 64.0 * eta
+    log_n = math.log(n)
+    rows.reset_weights(log_n)
+    trace, inner, converged, stalled, rejected, best, change = [], [], False, False, 0, None, math.inf
+    bar = tqdm(range(max_outer), desc=desc, disable=not progress, leave=False)
+    for _ in bar:
+        rows.exp_weights()
+        (v_s, it_s, e_s), (v_h, it_h, e_h) = sides[0].solve(), sides[1].solve()
+        inner.append((it_s, it_h))
+        sum_s, sum_h, kl = rows.point_sums(log_n)
+        value = v_s - beta * v_h + tau * kl
+        if adaptive and best is not None and value > best[0] + 1e-12 * abs(best[0]):
+            rejected += 1
+            eta *= 0.5
+            eta_max = eta  # growing back to a step that failed would only fail again
+            if eta * max(tau, 1e-12) < 1e-6:
+                stalled = True
+                break  # no descent direction left at this inner accuracy: keep the best point
+        else:
+            diff = None if best is None else abs(value - best[0])
+            rows.accept(sum_s / n, sum_h / n)
+            best = (value, (e_s, e_h))
+            trace.append(value)
+            bar.set_postfix(J=f"{value:.6g}", eta=f"{eta:.3g}")
+            if diff is not None:
+                change = diff / max(abs(value), 1e-12)
+                if diff <= tol * max(abs(value), 1e-12):
+                    converged = True
+                    break
+            if adaptive:
+                eta = min(eta * 1.5, eta_max)
+        rows.step(eta, beta, tau, log_n)
+    if warn and not converged:
+        _warn_not_converged(len(inner), max_outer, change, tol, stalled)
+    return Descent(trace, converged, len(inner), inner, best[1], rejected, eta)
 
 
 def _masses(kernel: LogKernel | None, b, name: str, dtype: torch.dtype, device) -> torch.Tensor | None:
@@ -117,7 +223,7 @@ def _warn_not_converged(outer: int, max_outer: int, change: float, tol: float, s
     else:
         message = f"push_pull did not converge in max_outer={max_outer} outer iterations ({reached}); " \
                   "raise max_outer or loosen tol"
-    warnings.warn(message, PushPullWarning, stacklevel=3)
+    warnings.warn(message, PushPullWarning, stacklevel=4)
 
 
 def push_pull(
@@ -154,58 +260,26 @@ def push_pull(
     iterations). rho applies to the pull problem and, unless push_rho is given (a number or None = balanced), to
     the push problem too.
     """
-    from tqdm.auto import tqdm
-
     if pull is None and push is None:
         raise ConfigError("push_pull needs at least one of the pull (safe) or push (harmful) problems")
-    if tau < 0 or eta <= 0:
-        raise ConfigError(f"tau must be ≥ 0 and eta > 0 (got tau={tau}, eta={eta})")
+    _check_steps(tau, eta)
     n = (pull or push).n
     start = time.perf_counter()
-    eta_max = 1.0 / tau if tau > 0 else 64.0 * eta
-    log_w = torch.full((n,), -math.log(n), dtype=dtype, device=device)
     bs, bh = _masses(pull, b_safe, "b_safe", dtype, device), _masses(push, b_harm, "b_harm", dtype, device)
     rho_h = rho if push_rho == "same" else push_rho
+    options = {"max_iter": inner_max_iter, "tol": inner_tol, "anderson": anderson}
+    rows = _LocalWeights(n, dtype, device)
+    sides = (_KernelProblem(rows, "pull", pull, bs, rho, options),
+             _KernelProblem(rows, "push", push, bh, rho_h, options))
     push_beta = beta if pull is not None else 1.0  # push-only: J = −OT_H + tau·KL
-    states, gs = [None, None], [None, None]
-    trace, inner, converged, stalled, rejected, best, change = [], [], False, False, 0, None, math.inf
-    bar = tqdm(range(max_outer), desc="SOT mirror descent", disable=not progress, leave=False)
-    for _ in bar:
-        w = torch.exp(log_w)
-        f_s, v_s, it_s, e_s, states[0], gs[0] = _solve(pull, w, bs, states[0], gs[0], rho, inner_max_iter, inner_tol,
-                                                        anderson)
-        f_h, v_h, it_h, e_h, states[1], gs[1] = _solve(push, w, bh, states[1], gs[1], rho_h, inner_max_iter, inner_tol,
-                                                        anderson)
-        inner.append((it_s, it_h))
-        point = _Point(log_w, f_s - f_s.mean(), f_h - f_h.mean(), objective(v_s, v_h, log_w, push_beta, tau),
-                       (e_s, e_h))
-        if adaptive and best is not None and point.value > best.value + 1e-12 * abs(best.value):
-            rejected += 1
-            eta *= 0.5
-            eta_max = eta  # growing back to a step that failed would only fail again
-            if eta * max(tau, 1e-12) < 1e-6:
-                stalled = True
-                break  # no descent direction left at this inner accuracy: keep the best point
-        else:
-            diff = None if best is None else abs(point.value - best.value)
-            best = point
-            trace.append(point.value)
-            bar.set_postfix(J=f"{point.value:.6g}", eta=f"{eta:.3g}")
-            if diff is not None:
-                change = diff / max(abs(point.value), 1e-12)
-                if diff <= tol * max(abs(point.value), 1e-12):
-                    converged = True
-                    break
-            if adaptive:
-                eta = min(eta * 1.5, eta_max)
-        log_w = _step(best, eta, push_beta, tau)
-    if warn and not converged:
-        _warn_not_converged(len(inner), max_outer, change, tol, stalled)
+    run = mirror_descent(rows, sides, n, beta=push_beta, tau=tau, eta=eta, max_outer=max_outer, tol=tol,
+                         adaptive=adaptive, progress=progress, warn=warn)
     reference = b_safe if pull is not None else b_harm
+    log_w, f_s, f_h = rows.best
     return PushPullResult(
-        weights=_like(torch.exp(best.log_w) * n, reference),
-        pull_potential=_like(best.f_s, reference),
-        push_potential=_like(best.f_h, reference),
-        objective=trace, converged=converged, outer_iterations=len(inner), inner_iterations=inner,
-        marginal_error=best.errors, seconds=time.perf_counter() - start, rejected_steps=rejected, final_eta=eta,
+        weights=_like(torch.exp(log_w) * n, reference), pull_potential=_like(f_s, reference),
+        push_potential=_like(f_h, reference), objective=run.objective, converged=run.converged,
+        outer_iterations=run.outer_iterations, inner_iterations=run.inner_iterations,
+        marginal_error=run.marginal_error, seconds=time.perf_counter() - start, rejected_steps=run.rejected_steps,
+        final_eta=run.final_eta,
     )

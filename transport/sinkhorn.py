@@ -14,6 +14,8 @@ Value (dual): <f, a> + <g, b> (balanced) or <f, a> + rho·Σ_j b_j (1 − exp(�
 Kernels with `absorb` (dense, sparse) run the same iterations in the absorption-stabilised scaling domain
 (f = f0 + eps·log u, g = g0 + eps·log v; two matrix-vector products per iteration), optionally with Anderson
 acceleration of g; `SinkhornResult.state` lets the next solve on the same kernel resume without rebuilding it.
+The loop (solve_rows) is written once against transport._rows.RowSide: KernelRows for in-memory kernels,
+dask_sinkhorn.ShardedRows for rows held by Dask workers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 
 from curate.errors import ConfigError
 from transport._kernels import DenseKernel, LogKernel
+from transport._rows import KernelRows, RowSide
 from transport.cost import as_tensor
 
 __all__ = ["SinkhornResult", "SinkhornWarning", "sinkhorn", "sinkhorn_kernel", "plan_from_potentials"]
@@ -47,7 +50,7 @@ class SinkhornResult:
     iterations: int
     converged: bool
     state: tuple | None = field(default=None, repr=False)
-    """Absorbed scaling-domain state (f0, g0, K̃, u, v) for a warm restart on the same kernel; None on the log path."""
+    """Absorbed scaling-domain state (g0, v, f0, K̃, u) for a warm restart on the same kernel; None on the log path."""
 
 
 def _check(eps: float, rho: float | None) -> None:
@@ -79,22 +82,22 @@ def _mass_shift(g: torch.Tensor, b: torch.Tensor, rho: float | None, isolated: t
     return rho * torch.logsumexp(terms, dim=0)
 
 
-def _log_loop(kernel, log_a, log_b, g, lam, rho, iters, tol, check_every):
-    """Plain log-domain iterations (any kernel). Returns (f, g, error, iterations, converged, isolated)."""
-    eps, b = kernel.eps, torch.exp(log_b)
-    f = -eps * kernel.row_lse(log_b + g / eps)
+def _log_loop(rows: RowSide, log_b, g, lam, rho, iters, tol, check_every):
+    """Plain log-domain iterations on any row side. Returns (g, error, iterations, converged, isolated, Σ f·a);
+    the row side keeps f."""
+    eps, b = rows.eps, torch.exp(log_b)
+    log_s, fa = rows.potential(log_b + g / eps, iters > 0)
     error, it, isolated = math.inf, 0, torch.zeros_like(b, dtype=torch.bool)
     for it in range(1, iters + 1):
-        log_s = kernel.col_lse(log_a + f / eps)
         isolated = ~torch.isfinite(log_s)
         if it % check_every == 0 or it == iters:
             error = _anchor_error(torch.exp(log_b + g / eps + log_s), g, b, rho, isolated)
             if error <= tol:
-                return f, g, error, it, True, isolated
+                return g, error, it, True, isolated, fa
         g = torch.where(isolated, torch.zeros_like(log_s), -eps * lam * log_s)
         g = torch.where(isolated, g, g + _mass_shift(g, b, rho, isolated))
-        f = -eps * kernel.row_lse(log_b + g / eps)
-    return f, g, error, it, False, isolated
+        log_s, fa = rows.potential(log_b + g / eps, it < iters)
+    return g, error, it, False, isolated, fa
 
 
 class _Anderson:
@@ -145,38 +148,34 @@ class _Anderson:
         return (gx.double() - d_g @ gamma).to(gx.dtype)
 
 
-def _scaling_loop(kernel, a, b, g, lam, rho, iters, tol, check_every, state=None, anderson: int = 0):
+def _scaling_loop(rows: RowSide, b, g, lam, rho, iters, tol, check_every, isolated, state=None, anderson=0):
     """Absorption-stabilised iterations: f = f0 + eps·log u, g = g0 + eps·log v with K̃ built at (f0, g0).
 
     Re-absorbs when a scaling leaves [e^−T, e^T]; a column whose sum underflows to 0 (it has edges but the
     absorbed kernel lost them) falls back to one exact log-domain step. Same iterates as _log_loop in exact maths.
-    `state` = (f0, g0, K̃, u, v) from a previous solve on the same kernel: K̃ does not depend on the source
-    weights a, so a warm start after a change of a costs no exp pass at all. Returns the loop results + state.
+    `state` = (g0, v) from a previous solve whose row side kept its K̃ and u: K̃ does not depend on the source
+    weights a, so a warm start after a change of a costs no exp pass at all. Returns (g, error, iterations,
+    converged, (g0, v)); `rows.finish()` then gives Σ f·a.
     """
-    eps = kernel.eps
-    bound = 10.0 if a.dtype == torch.float32 else 30.0
+    eps = rows.eps
+    bound = 10.0 if b.dtype == torch.float32 else 30.0
     if state is None:
-        f0, g0 = -eps * kernel.row_lse(torch.log(b) + g / eps), g
-        scaling = kernel.absorb(f0, g0)
-        u, v = torch.ones_like(a), torch.ones_like(b)
+        g0, v, s = g, torch.ones_like(b), rows.absorb(torch.log(b) + g / eps, g)
     else:
-        f0, g0, scaling, u, v = state
-    isolated = scaling.isolated()
+        (g0, v), s = state, rows.resume()
     error, it = math.inf, 0
     mixer = _Anderson(anderson) if anderson > 0 else None
     for it in range(1, iters + 2):  # iteration iters + 1 only checks the point the last update left
-        s = scaling.col(a * u)  # Σ_i K̃_ij a_i u_i; the true column log-sum is log s − g0/eps
         g = g0 + eps * torch.log(v)
         if it % check_every == 0 or it > iters or mixer is not None:
             error = _anchor_error(b * v * s, g, b, rho, isolated)
             if mixer is not None and mixer.rejects(error):  # back to the plain step from the previous point
                 v = torch.where(isolated, v, torch.exp((mixer.fallback - g0) / eps))
                 mixer.reset()
-                u = 1.0 / scaling.row(b * v)
-                s, g = scaling.col(a * u), g0 + eps * torch.log(v)
+                s, g = rows.scale(b * v)[2], g0 + eps * torch.log(v)
                 error = _anchor_error(b * v * s, g, b, rho, isolated)
             if error <= tol:
-                return _f(f0, u, eps), g, error, min(it, iters), True, isolated, (f0, g0, scaling, u, v)
+                return g, error, min(it, iters), True, (g0, v)
         if it > iters:
             break
         lost = (s <= 0) & ~isolated
@@ -186,23 +185,37 @@ def _scaling_loop(kernel, a, b, g, lam, rho, iters, tol, check_every, state=None
         if mixer is not None and not bool(lost.any()):
             mixed = mixer.mix(g, g0 + eps * torch.log(v), error)
             v = torch.where(isolated, v, torch.exp((mixed - g0) / eps))
-        u = 1.0 / scaling.row(b * v)
-        if bool(lost.any()) or not bool(torch.isfinite(u).all() and torch.isfinite(v).all()):
-            f, g, *_ = _log_loop(kernel, torch.log(a), torch.log(b), g, lam, rho, 1, 0.0, 1)  # one exact step
-            f0, g0, scaling = f, g, None
-            scaling = kernel.absorb(f0, g0)
-            u, v = torch.ones_like(a), torch.ones_like(b)
+        finite, largest, s = rows.scale(b * v)
+        if bool(lost.any()) or not (finite and bool(torch.isfinite(v).all())):
+            g0, *_ = _log_loop(rows, torch.log(b), g, lam, rho, 1, 0.0, 1)  # one exact step
+            s, v = rows.absorb_potential(g0), torch.ones_like(b)
             if mixer is not None:
                 mixer.reset()
-        elif float(torch.log(u).abs().max()) > bound or float(torch.log(v).abs().max()) > bound:
-            f0, g0, scaling = _f(f0, u, eps), g0 + eps * torch.log(v), None
-            scaling = kernel.absorb(f0, g0)
-            u, v = torch.ones_like(a), torch.ones_like(b)
-    return _f(f0, u, eps), g, error, min(it, iters), False, isolated, (f0, g0, scaling, u, v)
+        elif largest > bound or float(torch.log(v).abs().max()) > bound:
+            g0 = g0 + eps * torch.log(v)
+            s, v = rows.reabsorb(g0), torch.ones_like(b)
+    return g, error, min(it, iters), False, (g0, v)
 
 
-def _f(f0: torch.Tensor, u: torch.Tensor, eps: float) -> torch.Tensor:
-    return f0 + eps * torch.log(u)
+def solve_rows(rows: RowSide, b: torch.Tensor, *, rho: float | None, g0: torch.Tensor | None, max_iter: int,
+               tol: float, check_every: int = 1, isolated: torch.Tensor | None = None, state: tuple | None = None,
+               anderson: int = 0) -> tuple[torch.Tensor, float, float, int, bool, tuple | None]:
+    """The Sinkhorn loop on any row side: (g [m], value, L1 anchor error, iterations, converged, (g0, v) or None).
+
+    isolated [m] given (anchors no row reaches; all False for a dense kernel): the scaling domain, resumed from
+    `state` (g0, v) when given; None: the log domain. The row side keeps f."""
+    _check(rows.eps, rho)
+    lam = 1.0 if rho is None else rho / (rho + rows.eps)
+    g = torch.zeros_like(b) if g0 is None else g0.to(b).clone()
+    if isolated is not None and max_iter > 0:
+        g, error, it, converged, state = _scaling_loop(rows, b, g, lam, rho, max_iter, tol, check_every, isolated,
+                                                       state, anderson)
+        fa = rows.finish()
+    else:
+        state = None
+        g, error, it, converged, isolated, fa = _log_loop(rows, torch.log(b), g, lam, rho, max_iter, tol,
+                                                          check_every)
+    return g, _value(fa, g, b, rho, isolated), error, it, converged, state
 
 
 def sinkhorn_kernel(
@@ -226,17 +239,17 @@ def sinkhorn_kernel(
     `absorb` (dense, sparse) iterate in the absorption-stabilised scaling domain unless scaling=False; pass a
     previous result's `state` (same kernel and eps) to resume there without rebuilding the kernel (g0 is ignored).
     """
-    eps = kernel.eps
-    _check(eps, rho)
-    lam = 1.0 if rho is None else rho / (rho + eps)
-    g = torch.zeros_like(b) if g0 is None else g0.to(b).clone()
-    if scaling and hasattr(kernel, "absorb") and max_iter > 0:
-        f, g, error, it, converged, isolated, state = _scaling_loop(kernel, a, b, g, lam, rho, max_iter, tol,
-                                                                    check_every, state, anderson)
-    else:
-        state = None
-        f, g, error, it, converged, isolated = _log_loop(kernel, torch.log(a), torch.log(b), g, lam, rho, max_iter,
-                                                         tol, check_every)
+    use_scaling = scaling and hasattr(kernel, "absorb")
+    rows = KernelRows(kernel, a, state[2:] if use_scaling and state is not None else None)
+    isolated = None
+    if use_scaling:
+        isolated = kernel.isolated() if hasattr(kernel, "isolated") else torch.zeros(kernel.m, dtype=torch.bool,
+                                                                                     device=b.device)
+    g, value, error, it, converged, anchor_state = solve_rows(
+        rows, b, rho=rho, g0=g0, max_iter=max_iter, tol=tol, check_every=check_every, isolated=isolated,
+        state=None if state is None or not use_scaling else state[:2], anderson=anderson)
+    f, eps = rows.f, kernel.eps
+    state = None if anchor_state is None else (*anchor_state, *rows.state)
     if warn and not converged:
         warnings.warn(
             f"Sinkhorn did not converge in {max_iter} iterations: anchor marginal error {error:.3g} > tol {tol:g}; "
@@ -244,15 +257,15 @@ def sinkhorn_kernel(
             SinkhornWarning,
             stacklevel=2,
         )
-    return SinkhornResult(f, g, _value(f, g, a, b, rho, isolated), error, it, converged, state)
+    return SinkhornResult(f, g, value, error, it, converged, state)
 
 
-def _value(f, g, a, b, rho, isolated) -> float:
+def _value(fa: float, g: torch.Tensor, b: torch.Tensor, rho: float | None, isolated: torch.Tensor) -> float:
+    """The dual value from Σ f·a (summed by the row side) and the anchor potentials."""
     if rho is None:
-        return float((f * a).sum() + (g * b).sum())
-    relax = rho * b * (1.0 - torch.exp(-g / rho))
-    relax = torch.where(isolated, rho * b, relax)  # an anchor with no edges gets no mass: cost rho·b_j
-    return float((f * a).sum() + relax.sum())
+        return fa + float((g * b).sum())
+    relax = torch.where(isolated, rho * b, rho * b * (1.0 - torch.exp(-g / rho)))  # no edges: no mass, cost rho·b_j
+    return fa + float(relax.sum())
 
 
 def sinkhorn(
