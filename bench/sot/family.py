@@ -114,14 +114,22 @@ def bootstrap(weights: np.ndarray, labels: np.ndarray, reps: int, seed: int = 0)
             for name, v in draws.items()}
 
 
-def choose(method: str, rate: int, features: list[str], grid: dict, work: Path) -> tuple[dict, dict]:
-    """(best setting, its validation quality) by validation AUROC; the first of equals wins."""
-    best, best_quality = None, None
+def choose(method: str, rate: int, features: list[str], grid: dict, work: Path) -> tuple[dict, dict, list[dict]]:
+    """(best setting, its validation quality, the settings whose weights were not finite) by validation AUROC; the
+    first of equals wins. A setting with a NaN or infinite weight cannot be chosen; it is listed, not dropped
+    silently."""
+    best, best_quality, failed = None, None, []
     for setting in candidates(method, features, grid):
-        quality = weight_quality(*weigh("val", rate, method, setting, work))
+        weights, labels = weigh("val", rate, method, setting, work)
+        if not np.isfinite(weights).all():
+            failed.append(setting)
+            print(json.dumps({"rate": rate, "method": method, "setting": setting, "non_finite_weights":
+                              int((~np.isfinite(weights)).sum())}), flush=True)
+            continue
+        quality = weight_quality(weights, labels)
         if best is None or quality["auroc"] > best_quality["auroc"] + 1e-9:
             best, best_quality = setting, quality
-    return best, best_quality
+    return best, best_quality, failed
 
 
 def tune_temperature(method: str, rate: int, setting: dict, min_ess: float, work: Path) -> tuple[float, dict]:
@@ -137,16 +145,19 @@ def run_rate(rate: int, args) -> list[dict]:
     rows, target_ess = [], args.min_ess
     for method in sorted(args.methods, key=lambda m: m != "sot"):
         began = time.perf_counter()
-        setting, val = choose(method, rate, args.features, GRIDS[args.grid], args.work)
+        setting, val, failed = choose(method, rate, args.features, GRIDS[args.grid], args.work)
         temperature = None
         if method == "sot" and args.min_ess is None:
             target_ess = val["ess_fraction"]
         if method in ("heuristic", "classifier"):
             temperature, val = tune_temperature(method, rate, setting, target_ess or 0.8, args.work)
         weights, labels = weigh("test", rate, method, setting, args.work, temperature)
+        if not np.isfinite(weights).all():
+            raise SystemExit(f"{method} {setting} gave non-finite weights on sot-test-{rate}")
         test = weight_quality(weights, labels) | bootstrap(weights, labels, args.bootstrap)
         rows.append({"rate": rate, "method": method, "setting": setting, "temperature": temperature,
-                     "validation": val, "test": test, "test_rows": len(labels), "test_harmful": int(labels.sum()),
+                     "validation": val, "failed_settings": failed,
+                     "test": test, "test_rows": len(labels), "test_harmful": int(labels.sum()),
                      "seconds": round(time.perf_counter() - began, 1)})
         print(json.dumps(rows[-1], default=str), flush=True)
     return rows
@@ -167,6 +178,9 @@ def markdown(rows: list[dict]) -> str:
         lines.append(f"| {r['rate']}% | {r['method']} | {setting or '-'} | {r['validation']['auroc']:.3f} | "
                      f"{_interval(test, 'auroc')} | {_interval(test, 'precision_at_rate')} | "
                      f"{test['harmful_mass']:.4f} | {test['ess_fraction']:.3f} |")
+    failed = [f"{r['rate']}% {r['method']}: {len(r['failed_settings'])}" for r in rows if r.get("failed_settings")]
+    if failed:
+        lines.append("\nSettings whose weights were not finite on validation (never chosen): " + "; ".join(failed))
     return "\n".join(lines) + "\n"
 
 
