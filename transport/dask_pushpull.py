@@ -7,6 +7,7 @@ centring means and J's KL term come back as three sums, the softmax of the step 
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 from curate.errors import ConfigError
 from transport.dask_sinkhorn import sharded_sinkhorn
 from transport.distributed import ShardedCorpus
-from transport.pushpull import PushPullResult, _check_steps, mirror_descent
+from transport.pushpull import PushPullResult, _check_steps, mirror_descent, push_pull
 from transport.stream import merge_lse
 
 __all__ = ["ShardedWeights", "sharded_push_pull"]
@@ -47,6 +48,17 @@ class ShardedWeights:
         self.corpus.call("apply_step", float(torch.log(total) + top), -log_n - 30.0)
 
 
+def _learner_options(options: dict) -> dict:
+    """push_pull's keyword options completed with its defaults (push_pull's signature is the one list of them); an
+    unknown name is a TypeError naming it, as for push_pull itself."""
+    if "device" in options:
+        raise ConfigError("sharded_push_pull takes no device: the workers' kernels are already on theirs")
+    bound = inspect.signature(push_pull).bind(None, None, None, None, **options)
+    bound.apply_defaults()
+    return {name: value for name, value in bound.arguments.items()
+            if name not in ("pull", "push", "b_safe", "b_harm", "device")}
+
+
 class _Problem:
     """One side (pull or push) of the objective: its masses, warm-start state and solver options."""
 
@@ -72,38 +84,31 @@ def sharded_push_pull(
     *,
     eps: float,
     isolated: dict[str, torch.Tensor | None],
-    beta: float = 1.0,
-    tau: float = 0.1,
-    eta: float = 0.5,
-    rho: float | None = None,
-    push_rho: float | None | str = "same",
-    max_outer: int = 50,
-    tol: float = 1e-5,
-    inner_max_iter: int = 100,
-    inner_tol: float = 1e-4,
-    adaptive: bool = True,
-    anderson: int = 5,
-    dtype: torch.dtype = torch.float32,
-    progress: bool = False,
-    warn: bool = True,
+    **options,
 ) -> PushPullResult:
     """push_pull on the kernels the workers built ('pull' and/or 'push'); same options, numpy float64 results [n].
 
     b_safe / b_harm: anchor masses [m] of the pull and push problems (None = that side is absent); isolated: per
     problem the anchors no row reaches (sparse kernels, scaling-domain Sinkhorn) or None (stream kernels).
+    options: push_pull's keyword options (beta, tau, eta, rho, push_rho, max_outer, tol, inner_max_iter, inner_tol,
+    adaptive, anderson, dtype, progress, warn) with push_pull's defaults; `device` does not apply (the workers'
+    device is set when they build their kernels).
     """
+    o = _learner_options(options)
+    beta, tau, eta, dtype = o["beta"], o["tau"], o["eta"], o["dtype"]
     if b_safe is None and b_harm is None:
         raise ConfigError("push_pull needs at least one of the pull (safe) or push (harmful) problems")
     _check_steps(tau, eta)
     n, start = corpus.n, time.perf_counter()
-    options = {"eps": eps, "max_iter": inner_max_iter, "tol": inner_tol, "anderson": anderson}
+    options = {"eps": eps, "max_iter": o["inner_max_iter"], "tol": o["inner_tol"], "anderson": o["anderson"]}
     masses = [None if b is None else torch.as_tensor(np.ascontiguousarray(b)).to(dtype) for b in (b_safe, b_harm)]
-    rhos = (rho, rho if push_rho == "same" else push_rho)
+    rhos = (o["rho"], o["rho"] if o["push_rho"] == "same" else o["push_rho"])
     sides = tuple(_Problem(corpus, name, b, isolated.get(name), r, options)
                   for name, b, r in zip(("pull", "push"), masses, rhos))
     push_beta = beta if b_safe is not None else 1.0  # push-only: J = −OT_H + tau·KL
-    run = mirror_descent(ShardedWeights(corpus), sides, n, beta=push_beta, tau=tau, eta=eta, max_outer=max_outer,
-                         tol=tol, adaptive=adaptive, progress=progress, warn=warn, desc="SOT mirror descent (Dask)")
+    run = mirror_descent(ShardedWeights(corpus), sides, n, beta=push_beta, tau=tau, eta=eta, max_outer=o["max_outer"],
+                         tol=o["tol"], adaptive=o["adaptive"], progress=o["progress"], warn=o["warn"],
+                         desc="SOT mirror descent (Dask)")
     weights, pull, push = corpus.rows("results", n)
     return PushPullResult(weights=weights, pull_potential=pull, push_potential=push, objective=run.objective,
                           converged=run.converged, outer_iterations=run.outer_iterations,
