@@ -127,7 +127,7 @@ def _mirror_descent(evaluate: Callable, n: int, p: Problem, start: float) -> tup
 
 
 def _step(best: tuple, eta: float, p: Problem) -> np.ndarray:
-    """The exponentiated-gradient step of transport.pushpull (_LocalWeights.step), with its floor at e^−30 of uniform."""
+    """The exponentiated-gradient step of transport.pushpull._LocalWeights.step, floored at e^−30 of uniform."""
     log_w, f_s, f_h, _ = best
     n = len(log_w)
     z = log_w - eta * (f_s - p.beta * f_h + p.tau * (log_w + math.log(n) + 1.0))
