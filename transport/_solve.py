@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from curate.errors import InputError
+from curate.errors import ConfigError, InputError
 from transport._kernels import DenseKernel
 from transport.baselines import (
     DEFAULT_TEMPERATURE,
@@ -100,6 +100,19 @@ def _solver_options(config: SOTConfig, rho: float | None, push_rho: float | None
                 dtype=dtype, progress=config.progress, warn=False)
 
 
+def check_finite_result(res: PushPullResult, config: SOTConfig) -> PushPullResult:
+    """`res` unchanged, or ConfigError when a weight or potential is NaN/inf: nothing non-finite is ever written."""
+    for name in ("weights", "pull_potential", "push_potential"):
+        values = getattr(res, name)
+        bad = int((~torch.isfinite(values)).sum()) if isinstance(values, torch.Tensor) else \
+            int((~np.isfinite(np.asarray(values, dtype=np.float64))).sum())
+        if bad:
+            raise ConfigError(f"--method {config.method}: {bad} of {len(values)} {name} values are NaN/inf at "
+                              f"--eps {config.eps:g} --tau {config.tau:g}; raise --eps (e.g. --eps "
+                              f"{2 * config.eps:g}) or --tau, or pass --dtype float64")
+    return res
+
+
 def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: SOTConfig,
                   device: torch.device, client=None) -> tuple[PushPullResult, dict]:
     """Weights for unit rows x [n, d] from unit anchors safe [m_s, d], harmful [m_h, d]; plus solver info.
@@ -115,7 +128,7 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
     if config.method in ("uniform", "heuristic", "classifier"):
         w, pull, push, temperature = _baseline(x, safe, harmful, config)
         res = PushPullResult(w, pull, push, [], True, 0, seconds=time.perf_counter() - start)
-        return res, {"solver": "none", "temperature": temperature}
+        return check_finite_result(res, config), {"solver": "none", "temperature": temperature}
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     use_pull, use_push = config.method in ("sot", "pull-only"), config.method in ("sot", "push-only")
     solver = choose_solver(config, n, max(len(safe), len(harmful)), device)
@@ -133,7 +146,7 @@ def solve_weights(x: np.ndarray, safe: np.ndarray, harmful: np.ndarray, config: 
                     **_solver_options(config, rho, push_rho, dtype))
     info = {"solver": solver, "rho": rho, "push_rho": push_rho,
             "prepare_seconds": prepared, "anchors": [None if b is None else len(b) for b in masses]}
-    return res, info
+    return check_finite_result(res, config), info
 
 
 def _solve_on_cluster(x, safe, harmful, config: SOTConfig, client) -> tuple[PushPullResult, dict]:
@@ -182,7 +195,7 @@ def solve_sharded(corpus, safe: np.ndarray, harmful: np.ndarray, config: SOTConf
         start = time.perf_counter()
         w, pull, push, temperature = _sharded_baseline(corpus, safe, harmful, config)
         res = PushPullResult(w, pull, push, [], True, 0, seconds=time.perf_counter() - start)
-        return res, {"solver": "none", "temperature": temperature, "engine": "dask"}
+        return check_finite_result(res, config), {"solver": "none", "temperature": temperature, "engine": "dask"}
     start, traffic_before = time.perf_counter(), dict(corpus.traffic)
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     device = torch.device("cuda" if "cuda" in config.device or config.device == "auto" and torch.cuda.is_available()
@@ -209,4 +222,4 @@ def solve_sharded(corpus, safe: np.ndarray, harmful: np.ndarray, config: SOTConf
             "setup_bytes": sum(traffic_setup[k] - traffic_before[k] for k in ("sent", "received")),
             "solve_bytes": moved["sent"] + moved["received"], "solve_calls": moved["calls"],
             "bytes_per_outer_step": (moved["sent"] + moved["received"]) / max(res.outer_iterations, 1)}
-    return res, info
+    return check_finite_result(res, config), info

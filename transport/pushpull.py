@@ -144,6 +144,16 @@ class Descent:
     final_eta: float
 
 
+def _check_finite_point(value: float, parts: tuple[float, ...], tau: float, eta: float) -> None:
+    """Refuse a non-finite objective: a NaN J compares false with the best J, so it would be accepted silently and
+    every later weight would be NaN. (The inner Sinkhorn already retries in the log domain before this.)"""
+    if math.isfinite(value):
+        return
+    raise ConfigError(f"push_pull: the objective became non-finite (J={value}; OT values, Σf and KL: "
+                      f"{', '.join(f'{p:.4g}' for p in parts)}) at tau={tau:g}, eta={eta:g}; raise --eps (e.g. "
+                      "double it) or --tau, or use --dtype float64")
+
+
 def _check_steps(tau: float, eta: float) -> None:
     if tau < 0 or eta <= 0:
         raise ConfigError(f"tau must be ≥ 0 and eta > 0 (got tau={tau}, eta={eta})")
@@ -167,6 +177,7 @@ def mirror_descent(rows: WeightRows, sides: tuple[_Problem, _Problem], n: int, *
         inner.append((it_s, it_h))
         sum_s, sum_h, kl = rows.point_sums(log_n)
         value = v_s - beta * v_h + tau * kl
+        _check_finite_point(value, (v_s, v_h, sum_s, sum_h, kl), tau, eta)
         if adaptive and best is not None and value > best[0] + 1e-12 * abs(best[0]):
             rejected += 1
             eta *= 0.5
@@ -276,6 +287,10 @@ def push_pull(
                          adaptive=adaptive, progress=progress, warn=warn)
     reference = b_safe if pull is not None else b_harm
     log_w, f_s, f_h = rows.best
+    if not bool(torch.isfinite(log_w).all() & torch.isfinite(f_s).all() & torch.isfinite(f_h).all()):
+        raise ConfigError(f"push_pull: non-finite weights or potentials at tau={tau:g} (eps "
+                          f"{[k.eps for k in (pull, push) if k is not None]}); raise --eps (e.g. double it) or --tau, "
+                          "or use --dtype float64")
     return PushPullResult(
         weights=_like(torch.exp(log_w) * n, reference), pull_potential=_like(f_s, reference),
         push_potential=_like(f_h, reference), objective=run.objective, converged=run.converged,

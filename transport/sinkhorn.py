@@ -62,10 +62,12 @@ def _check(eps: float, rho: float | None) -> None:
 
 def _anchor_error(q: torch.Tensor, g: torch.Tensor, b: torch.Tensor, rho: float | None,
                   isolated: torch.Tensor) -> float:
-    """L1 gap between the plan's anchor marginal q and its optimality target (b, or b·exp(−g/rho) semi-relaxed)."""
+    """L1 gap between the plan's anchor marginal q and its optimality target (b, or b·exp(−g/rho) semi-relaxed).
+
+    inf when a reached anchor's gap is not finite: an overflowed scaling must never read as converged."""
     target = b if rho is None else b * torch.exp(-g / rho)
-    target = torch.where(isolated, torch.zeros_like(target), target)  # unreached anchors: g = 0, no mass
-    return float(torch.nan_to_num(q - target).abs().sum())
+    gap = torch.where(isolated, torch.zeros_like(target), q - target)  # unreached anchors: g = 0, no mass
+    return float(gap.abs().sum()) if bool(torch.isfinite(gap).all()) else math.inf
 
 
 def _mass_shift(g: torch.Tensor, b: torch.Tensor, rho: float | None, isolated: torch.Tensor) -> torch.Tensor:
@@ -148,11 +150,24 @@ class _Anderson:
         return (gx.double() - d_g @ gamma).to(gx.dtype)
 
 
+def _trust(mixed: torch.Tensor, gx: torch.Tensor, radius: float) -> torch.Tensor:
+    """The Anderson point pulled back towards the plain image gx to within `radius` (max norm).
+
+    An extrapolation on a nearly singular slow mode can jump by more than eps·88 in g, where exp((g − g0)/eps)
+    overflows float32 (seen at eps = 0.01–0.02 on anisotropic embeddings: every rejected jump was larger than the
+    last until v became inf)."""
+    step = mixed - gx
+    largest = float(step.abs().max()) if step.numel() else 0.0
+    return mixed if largest <= radius else gx + step * (radius / largest)
+
+
 def _scaling_loop(rows: RowSide, b, g, lam, rho, iters, tol, check_every, isolated, state=None, anderson=0):
     """Absorption-stabilised iterations: f = f0 + eps·log u, g = g0 + eps·log v with K̃ built at (f0, g0).
 
     Re-absorbs when a scaling leaves [e^−T, e^T]; a column whose sum underflows to 0 (it has edges but the
-    absorbed kernel lost them) falls back to one exact log-domain step. Same iterates as _log_loop in exact maths.
+    absorbed kernel lost them) or a scaling that is not finite and positive falls back to one exact log-domain step
+    (_rescale). Anderson points stay within eps·T of the plain image (_trust). Same iterates as _log_loop in exact
+    maths.
     `state` = (g0, v) from a previous solve whose row side kept its K̃ and u: K̃ does not depend on the source
     weights a, so a warm start after a change of a costs no exp pass at all. Returns (g, error, iterations,
     converged, (g0, v)); `rows.finish()` then gives Σ f·a.
@@ -170,9 +185,11 @@ def _scaling_loop(rows: RowSide, b, g, lam, rho, iters, tol, check_every, isolat
         if it % check_every == 0 or it > iters or mixer is not None:
             error = _anchor_error(b * v * s, g, b, rho, isolated)
             if mixer is not None and mixer.rejects(error):  # back to the plain step from the previous point
-                v = torch.where(isolated, v, torch.exp((mixer.fallback - g0) / eps))
+                g = mixer.fallback
+                v = torch.where(isolated, v, torch.exp((g - g0) / eps))
                 mixer.reset()
-                s, g = rows.scale(b * v)[2], g0 + eps * torch.log(v)
+                g0, v, s, _ = _rescale(rows, b, v, g, g0, lam, rho, bound, torch.zeros_like(isolated))
+                g = g0 + eps * torch.log(v)
                 error = _anchor_error(b * v * s, g, b, rho, isolated)
             if error <= tol:
                 return g, error, min(it, iters), True, (g0, v)
@@ -183,18 +200,32 @@ def _scaling_loop(rows: RowSide, b, g, lam, rho, iters, tol, check_every, isolat
         if rho is not None:
             v = torch.where(isolated, v, v * torch.exp(_mass_shift(g0 + eps * torch.log(v), b, rho, isolated) / eps))
         if mixer is not None and not bool(lost.any()):
-            mixed = mixer.mix(g, g0 + eps * torch.log(v), error)
+            plain = g0 + eps * torch.log(v)
+            mixed = _trust(mixer.mix(g, plain, error), plain, eps * bound)
             v = torch.where(isolated, v, torch.exp((mixed - g0) / eps))
-        finite, largest, s = rows.scale(b * v)
-        if bool(lost.any()) or not (finite and bool(torch.isfinite(v).all())):
-            g0, *_ = _log_loop(rows, torch.log(b), g, lam, rho, 1, 0.0, 1)  # one exact step
-            s, v = rows.absorb_potential(g0), torch.ones_like(b)
-            if mixer is not None:
-                mixer.reset()
-        elif largest > bound or float(torch.log(v).abs().max()) > bound:
-            g0 = g0 + eps * torch.log(v)
-            s, v = rows.reabsorb(g0), torch.ones_like(b)
+        g0, v, s, exact = _rescale(rows, b, v, g, g0, lam, rho, bound, lost)
+        if exact and mixer is not None:
+            mixer.reset()
     return g, error, min(it, iters), False, (g0, v)
+
+
+def _rescale(rows: RowSide, b, v, g, g0, lam, rho, bound,
+             lost) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """u = 1/K̃(b·v) for the new anchor scaling v; (g0, v, s, whether an exact step was taken) after any
+    re-absorption.
+
+    A lost column or a scaling that is not finite and positive (u = 0 when K̃(b·v) overflows, inf when it
+    underflows): one exact log-domain step from g, the last finite point, and K̃ rebuilt there. A scaling outside
+    [e^−bound, e^bound]: absorbed into (f0, g0)."""
+    finite, largest, s = rows.scale(b * v)
+    ok = finite and math.isfinite(largest) and bool(torch.isfinite(v).all()) and bool(torch.isfinite(s).all())
+    if bool(lost.any()) or not ok:
+        g0, *_ = _log_loop(rows, torch.log(b), g, lam, rho, 1, 0.0, 1)  # one exact step
+        return g0, torch.ones_like(b), rows.absorb_potential(g0), True
+    if largest > bound or float(torch.log(v).abs().max()) > bound:
+        g0 = g0 + rows.eps * torch.log(v)
+        return g0, torch.ones_like(b), rows.reabsorb(g0), False
+    return g0, v, s, False
 
 
 def solve_rows(rows: RowSide, b: torch.Tensor, *, rho: float | None, g0: torch.Tensor | None, max_iter: int,
@@ -203,19 +234,30 @@ def solve_rows(rows: RowSide, b: torch.Tensor, *, rho: float | None, g0: torch.T
     """The Sinkhorn loop on any row side: (g [m], value, L1 anchor error, iterations, converged, (g0, v) or None).
 
     isolated [m] given (anchors no row reaches; all False for a dense kernel): the scaling domain, resumed from
-    `state` (g0, v) when given; None: the log domain. The row side keeps f."""
+    `state` (g0, v) when given; None: the log domain. The row side keeps f.
+
+    Guard: a scaling-domain solve that ends with a non-finite g or value is redone in the log domain from the same
+    warm start (state None, so the next solve re-absorbs); a non-finite log-domain result raises ConfigError."""
     _check(rows.eps, rho)
     lam = 1.0 if rho is None else rho / (rho + rows.eps)
-    g = torch.zeros_like(b) if g0 is None else g0.to(b).clone()
+    g_start = torch.zeros_like(b) if g0 is None else g0.to(b).clone()
+    if g0 is not None and not bool(torch.isfinite(g_start).all()):
+        g_start = torch.zeros_like(b)  # a poisoned warm start is worth nothing
     if isolated is not None and max_iter > 0:
-        g, error, it, converged, state = _scaling_loop(rows, b, g, lam, rho, max_iter, tol, check_every, isolated,
-                                                       state, anderson)
+        g, error, it, converged, state = _scaling_loop(rows, b, g_start, lam, rho, max_iter, tol, check_every,
+                                                       isolated, state, anderson)
         fa = rows.finish()
-    else:
-        state = None
-        g, error, it, converged, isolated, fa = _log_loop(rows, torch.log(b), g, lam, rho, max_iter, tol,
-                                                          check_every)
-    return g, _value(fa, g, b, rho, isolated), error, it, converged, state
+        value = _value(fa, g, b, rho, isolated)
+        if math.isfinite(value) and bool(torch.isfinite(g).all()):
+            return g, value, error, it, converged, state
+    g, error, it, converged, isolated, fa = _log_loop(rows, torch.log(b), g_start, lam, rho, max_iter, tol,
+                                                      check_every)
+    value = _value(fa, g, b, rho, isolated)
+    if not (math.isfinite(value) and bool(torch.isfinite(g).all())):
+        raise ConfigError(f"Sinkhorn produced non-finite potentials at eps={rows.eps:g} even in the log domain "
+                          f"(b finite: {bool(torch.isfinite(b).all())}); check the inputs for NaN/inf, or raise "
+                          f"--eps (e.g. --eps {2 * rows.eps:g}) or use --dtype float64")
+    return g, value, error, it, converged, None
 
 
 def sinkhorn_kernel(
