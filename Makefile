@@ -24,8 +24,12 @@ $(STAMP): pyproject.toml Makefile
 	bash .ci/install-system-data
 	touch $(STAMP)
 
+DEMO_DATA := --data registry:sot-test-5 --safe registry:sot-test-anchor --harmful registry:sot-test-reference
+
 demo: $(STAMP)
-	$(BIN)/curate sot-weight --out runs/demo/weighted.parquet
+	$(BIN)/curate sot-weight --overwrite $(DEMO_DATA) --out runs/demo/weighted.parquet
+	@echo "best baseline on this corpus (push-only, eps and tau chosen on sot-val-5; BENCHMARKS.md):"
+	$(BIN)/curate sot-weight --overwrite $(DEMO_DATA) --method push-only --eps 0.02 --tau 0.2 --out runs/demo/push-only.parquet
 	$(BIN)/curate report runs/demo --out runs/demo/report.html --overwrite
 	@echo "report: runs/demo/report.html (one self-contained page: open it in any browser, offline)"
 
