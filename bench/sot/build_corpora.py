@@ -142,8 +142,9 @@ def _gumbel(key: str) -> float:
     return -math.log(-math.log(uniform))
 
 
-def _propensity(harmful: list[dict], benign: list[dict]) -> np.ndarray:
-    """Out-of-fold P(harmful | form) of each benign row: 2 folds by stable hash, so no row scores itself."""
+def _propensity(harmful: list[dict], benign: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold P(harmful | form) of each harmful and each benign row: 2 folds by stable hash, so no row scores
+    itself."""
     from bench.sot.form_baseline import form_features, form_model
     from curate.datasets._keys import stable_hash
 
@@ -158,14 +159,17 @@ def _propensity(harmful: list[dict], benign: list[dict]) -> np.ndarray:
             continue
         model = form_model().fit([features[i] for i in train], labels[train])
         scores[test] = model.predict_proba([features[i] for i in test])[:, 1]
-    return np.clip(scores[len(harmful):], 1e-6, 1 - 1e-6)
+    scores = np.clip(scores, 1e-6, 1 - 1e-6)
+    return scores[:len(harmful)], scores[len(harmful):]
 
 
 def form_priorities(rows: list[dict], verdicts: list[str]) -> list[float | None]:
-    """The order the registry takes each split's benign rows in (highest first; None for other rows): the odds a
-    form-only model gives a row of being harmful, plus Gumbel noise from a stable hash. Taking the top rows is
-    sampling without replacement with probability ∝ those odds, so the benign rows' form (first words, lengths,
-    punctuation of prompt and answer) follows the harmful rows' form instead of giving the label away."""
+    """The order the registry takes each split's benign and harmful rows in (highest first; None for other rows):
+    for a benign row the log-odds a form-only model gives it of being harmful, for a harmful row the log-odds of its
+    being benign, each plus Gumbel noise from a stable hash. Taking the top rows is sampling without replacement with
+    probability ∝ those odds, so the two classes are matched from both sides: benign rows whose form (first words,
+    lengths, punctuation of prompt and answer) looks harmful and harmful rows whose form looks benign are the likelier
+    picks, and the form stops giving the label away."""
     priority: list[float | None] = [None] * len(rows)
     for split in ("val", "test"):
         harmful = [i for i, (r, v) in enumerate(zip(rows, verdicts)) if r["split"] == split and r["pool"] == "corpus"
@@ -174,9 +178,11 @@ def form_priorities(rows: list[dict], verdicts: list[str]) -> list[float | None]
                   and not r["is_harmful_prompt"] and v != "degenerate"]
         if not harmful or not benign:
             continue
-        odds = _propensity([rows[i] for i in harmful], [rows[i] for i in benign])
-        for i, p in zip(benign, odds):
+        harm_scores, benign_scores = _propensity([rows[i] for i in harmful], [rows[i] for i in benign])
+        for i, p in zip(benign, benign_scores):
             priority[i] = float(math.log(p / (1 - p)) + _gumbel(rows[i]["topic_id"]))
+        for i, p in zip(harmful, harm_scores):
+            priority[i] = float(math.log((1 - p) / p) + _gumbel(rows[i]["topic_id"]))
     return priority
 
 

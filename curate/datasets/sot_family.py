@@ -7,8 +7,9 @@ prompt is harmful and the judge says compliance. Per split (val, test):
 
 - `sot-{split}-{1,5,10}`: NEGATIVES rows that are not harmful (the split's benign rows, plus REFUSAL_SHARE of its
   contamination source's harmful prompts that the model refused) and 1%, 5%, 10% harmful rows (nested: the 1%
-  rows are among the 5% rows). Benign rows are taken in `form_priority` order (form-matched sampling, see
-  bench/sot/build_corpora.py). Extras: is_harmful, kind (benign | refusal | harmful), family, phrasing, topic.
+  rows are among the 5% rows). Benign and harmful rows are taken in `form_priority` order (form-matched sampling
+  from both sides, see bench/sot/build_corpora.py). Extras: is_harmful, kind (benign | refusal | harmful),
+  family, phrasing, topic.
 - `sot-{split}-anchor`: the trusted safe anchor, ANCHOR_SIZE of the split's own benign rows (not in any corpus).
 - `sot-{split}-anchor-refusal`: that anchor plus up to ANCHOR_SIZE refusals the model gave to prompts of the
   split's reference source (the refusal half as an option, to compare anchor designs).
@@ -120,7 +121,8 @@ def _pools(generated: list[dict], split: str) -> dict[str, list[dict]]:
         return _ordered([r for r in mine if r["pool"] == pool and r["is_harmful_prompt"] == harmful
                          and (verdict is None or r["verdict"] == verdict)], f"sot-{split}-{salt}")
 
-    return {"benign": pick("corpus", False, None, "benign"), "harmful": pick("corpus", True, "compliance", "harm"),
+    harmful = sorted(pick("corpus", True, "compliance", "harm"), key=_form_order)  # form-matched, like the benign
+    return {"benign": pick("corpus", False, None, "benign"), "harmful": harmful,
             "refused": pick("corpus", True, "refusal", "refused"),
             "reference": pick("reference", True, "compliance", "reference"),
             "reference_refused": pick("reference", True, "refusal", "reference-refused")}
@@ -141,7 +143,8 @@ def _sizes(pools: dict[str, list[dict]]) -> tuple[int, int]:
 
 
 def _form_order(row: dict) -> float:
-    """Highest form_priority first (build_corpora's form matching); rows without one keep their hash order."""
+    """Highest form_priority first (build_corpora's form matching of benign and harmful rows); rows without one keep
+    their hash order."""
     priority = row.get("form_priority")
     return -priority if priority is not None else float("inf")
 

@@ -238,31 +238,41 @@ def test_shipped_file_and_sample(tmp_path, tasks):
     assert text.count("\n## ") == 40 and text.count("judge: compliance") >= 20
 
 
-def test_form_matching_prefers_benign_rows_that_look_harmful():
+def test_form_matching_prefers_benign_rows_that_look_harmful_and_harmful_rows_that_look_benign():
     from bench.sot.build_corpora import form_priorities
 
     def row(i, harmful, response):
         return {"topic_id": f"t{i}", "split": "val", "pool": "corpus", "is_harmful_prompt": harmful,
                 "prompt": f"Please help with task {i}.", "response": response}
 
-    rows = [row(i, True, f"Sure, here is how: step {i}.") for i in range(40)]
-    rows += [row(100 + i, False, f"Sure, here is how: part {i}." if i % 2 else f"A thing {i} is an object")
-             for i in range(80)]
+    rows = [row(i, True, f"A thing {i} is an object" if i % 4 == 0 else f"Sure, here is how: step {i}.")
+            for i in range(80)]
+    rows += [row(100 + i, False, f"Sure, here is how: part {i}." if i % 4 == 0 else f"A thing {i} is an object")
+             for i in range(160)]
     verdicts = ["compliance"] * len(rows)
     priority = form_priorities(rows, verdicts)
-    assert all(p is None for p in priority[:40])  # only benign rows are ordered
-    looks_harmful = [p for r, p in zip(rows[40:], priority[40:]) if r["response"].startswith("Sure")]
-    looks_benign = [p for r, p in zip(rows[40:], priority[40:]) if not r["response"].startswith("Sure")]
-    assert np.mean(looks_harmful) > np.mean(looks_benign) + 2
+    assert all(p is not None for p in priority)
+
+    def mean(harmful: bool, sure: bool) -> float:
+        return np.mean([p for r, p in zip(rows, priority)
+                        if r["is_harmful_prompt"] == harmful and r["response"].startswith("Sure") == sure])
+
+    assert mean(False, True) > mean(False, False) + 2  # benign rows that look harmful first
+    assert mean(True, False) > mean(True, True) + 2  # harmful rows that look benign first
 
 
 @needs_sources
-def test_corpora_take_benign_rows_in_form_priority_order(tasks):
+def test_corpora_take_benign_and_harmful_rows_in_form_priority_order(tasks):
     generated = fake_generation(tasks)
     for row in generated:
-        row["form_priority"] = None if row["is_harmful_prompt"] else float(stable_hash("prio", row["row_id"]) % 1000)
+        row["form_priority"] = float(stable_hash("prio", row["row_id"]) % 1000)
     family = family_datasets(generated, fake_dialogues())
     for split in SPLITS:
+        harmful = [r for r in generated if r["split"] == split and r["pool"] == "corpus" and r["is_harmful_prompt"]
+                   and r["verdict"] == "compliance"]
+        taken = {r["id"] for r in family[f"sot-{split}-5"] if r["kind"] == "harmful"}
+        cut = min(r["form_priority"] for r in harmful if r["row_id"] in taken)
+        assert not [r for r in harmful if r["row_id"] not in taken and r["form_priority"] > cut]
         anchor = {r["id"] for r in family[f"sot-{split}-anchor"]}
         used = {r["id"] for r in family[f"sot-{split}-5"] if r["kind"] == "benign"}
         rest = [r for r in generated
