@@ -121,3 +121,14 @@ def test_solve_weights_never_returns_non_finite_weights(tmp_path: Path):
         check_finite_result(PushPullResult(weights, np.zeros(5), np.zeros(5), [], True, 1), config)
     good = PushPullResult(np.ones(5), np.zeros(5), np.zeros(5), [], True, 1)
     assert check_finite_result(good, config) is good
+
+
+def test_the_reported_smollm2_pull_problem_gives_finite_weights():
+    """Cosine costs [200, 62] (float16) of 200 seeded corpus rows to the 62 safe anchors of the reported run
+    (SmolLM2 last-token states, unit rows); the solver before this fix returned all-NaN weights here at eps 0.02."""
+    cost = np.load(Path(__file__).with_name("smollm2_pull_cost.npz"))["cost"].astype(np.float32)
+    res = push_pull(DenseKernel(torch.from_numpy(cost), 0.02), None, np.full(62, 1 / 62), None, tau=0.05,
+                    max_outer=60, inner_max_iter=200, inner_tol=1e-4, warn=False)
+    assert np.isfinite(res.weights).all() and np.isfinite(res.pull_potential).all()
+    assert res.weights.mean() == pytest.approx(1.0, abs=1e-4)
+    assert all(np.isfinite(res.objective)) and res.objective[-1] < res.objective[0]
