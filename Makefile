@@ -28,8 +28,8 @@ DEMO_DATA := --data registry:sot-test-5 --safe registry:sot-test-anchor --harmfu
 
 demo: $(STAMP)
 	$(BIN)/curate sot-weight --overwrite $(DEMO_DATA) --out runs/demo/weighted.parquet
-	@echo "best baseline on this corpus (push-only, eps and tau chosen on sot-val-5; BENCHMARKS.md):"
-	$(BIN)/curate sot-weight --overwrite $(DEMO_DATA) --method push-only --eps 0.02 --tau 0.2 --out runs/demo/push-only.parquet
+	@echo "best baseline on this corpus (push-only, features, eps and tau chosen on sot-val-5; BENCHMARKS.md):"
+	$(BIN)/curate sot-weight --overwrite $(DEMO_DATA) --method push-only --features joint --eps 0.02 --tau 0.2 --out runs/demo/push-only.parquet
 	$(BIN)/curate report runs/demo --out runs/demo/report.html --overwrite
 	@echo "report: runs/demo/report.html (one self-contained page: open it in any browser, offline)"
 

@@ -184,15 +184,15 @@ def test_examples_parse_and_demo_is_the_makefile_demo():
     assert [s.kind for s in demo.stages] == ["sot-weight", "sot-weight", "report"]
     data = {"data": "registry:sot-test-5", "safe": "registry:sot-test-anchor", "harmful": "registry:sot-test-reference"}
     assert demo.stages[0].config == SOTConfig(out=Path("runs/demo/weighted.parquet"), **data)
-    assert demo.stages[1].config == SOTConfig(out=Path("runs/demo/push-only.parquet"), method="push-only", eps=0.02,
-                                              tau=0.2, **data)
+    assert demo.stages[1].config == SOTConfig(out=Path("runs/demo/push-only.parquet"), method="push-only",
+                                              features="joint", eps=0.02, tau=0.2, **data)
     assert demo.stages[2].out == Path("runs/demo/report.html")
     makefile = (ROOT / "Makefile").read_text()
     target = re.search(r"^demo:.*?(?=^\S)", makefile + "\nend:", re.S | re.M).group(0)
     flags = " ".join(f"--{key} {value}" for key, value in data.items())
     assert f"DEMO_DATA := {flags}\n" in makefile
     assert "curate sot-weight --overwrite $(DEMO_DATA) --out runs/demo/weighted.parquet\n" in target
-    assert ("curate sot-weight --overwrite $(DEMO_DATA) --method push-only --eps 0.02 --tau 0.2 "
+    assert ("curate sot-weight --overwrite $(DEMO_DATA) --method push-only --features joint --eps 0.02 --tau 0.2 "
             "--out runs/demo/push-only.parquet") in target
     assert "curate report runs/demo --out runs/demo/report.html" in target
 
