@@ -18,7 +18,7 @@ import torch
 
 from curate.errors import ConfigError
 from transport.sparse import SparseKernel, build_anchor_index, knn_anchors
-from transport.stream import StreamKernel, merge_lse
+from transport.stream import StreamKernel
 
 __all__ = ["KernelSettings", "build_kernel", "col_pair", "knn_graph", "faiss_on_device", "faiss_gpu_count"]
 
@@ -105,11 +105,4 @@ def col_pair(kernel, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         top = top.scatter_reduce(0, kernel.flat, v, reduce="amax", include_self=True)
         safe = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
         return top, torch.zeros_like(top).index_add_(0, kernel.flat, torch.exp(v - safe[kernel.flat]))
-    top = torch.full((kernel.m,), -math.inf, dtype=h.dtype, device=h.device)
-    total = torch.zeros_like(top)
-    for start, scaled in kernel._blocks():
-        v = h[start : start + scaled.shape[0], None] - scaled.to(h.dtype)
-        block_top = v.max(dim=0).values
-        safe = torch.where(torch.isfinite(block_top), block_top, torch.zeros_like(block_top))
-        top, total = merge_lse(top, total, block_top, torch.exp(v - safe).sum(dim=0))
-    return top, total
+    return kernel.col_pair(h)

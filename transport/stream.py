@@ -37,6 +37,11 @@ class StreamKernel:
         return out
 
     def col_lse(self, h: torch.Tensor) -> torch.Tensor:
+        top, total = self.col_pair(h)
+        return torch.log(total) + top
+
+    def col_pair(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(max, Σ exp(· − max)) per anchor [m] of h_i − C_ij/eps, merged block by block (a shard's reply)."""
         top = torch.full((self.m,), float("-inf"), dtype=h.dtype, device=h.device)
         total = torch.zeros_like(top)
         for start, scaled in self._blocks():
@@ -44,4 +49,4 @@ class StreamKernel:
             block_top = v.max(dim=0).values
             safe = torch.where(torch.isfinite(block_top), block_top, torch.zeros_like(block_top))
             top, total = merge_lse(top, total, block_top, torch.exp(v - safe).sum(dim=0))
-        return torch.log(total) + top
+        return top, total
