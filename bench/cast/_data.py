@@ -15,7 +15,6 @@ Every set is drawn from the shipped registry with one seed, and no prompt text (
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.datasets._keys import normalize_text
 from curate.errors import ConfigError, InputError
 
 __all__ = ["SplitSizes", "SET_NAMES", "build_splits", "check_disjoint", "write_splits", "load_splits",
@@ -115,14 +115,10 @@ def build_splits(pools: dict[str, pa.Table], sizes: SplitSizes, seed: int) -> di
     return out
 
 
-def _key(text: str) -> str:
-    return re.sub(r"\s+", " ", str(text).lower()).strip().rstrip(".?!").strip()
-
-
 def check_disjoint(splits: dict[str, pa.Table]) -> None:
     """No id and no (normalised) prompt text is shared by two sets; InputError naming both sets otherwise."""
     ids = {name: set(t.column("id").to_pylist()) for name, t in splits.items()}
-    prompts = {name: {_key(p) for p in t.column("prompt").to_pylist()} for name, t in splits.items()}
+    prompts = {name: {normalize_text(p) for p in t.column("prompt").to_pylist()} for name, t in splits.items()}
     for a, b in combinations(splits, 2):
         shared_ids, shared_prompts = ids[a] & ids[b], prompts[a] & prompts[b]
         if shared_ids or shared_prompts:

@@ -7,12 +7,12 @@ exists only to measure stability. With ablation sensitivity, draw a is also scor
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from bench.cast._stability import map_stability, spearman
+from bench.common import write_json
 
 __all__ = ["diagnose_config", "stage_maps", "load_columns"]
 
@@ -64,5 +64,5 @@ def stage_maps(model, tokenizer, splits, args, work: Path) -> dict:
         taylor = _diagnose_draw(model, tokenizer, splits, "a", args, work / "map_a_taylor", "taylor")
         stability["ablation_vs_taylor_spearman"] = {c: spearman(maps["a"][c], taylor[c])
                                                     for c in ("sensitivity", "score")}
-    (work / "stability.json").write_text(json.dumps(stability, indent=2) + "\n")
+    write_json(work / "stability.json", stability)
     return {"columns": maps["a"], "columns_b": maps["b"], "stability": stability}

@@ -59,10 +59,10 @@ def plan_arms(model, columns: dict, arms: list, args) -> dict:
 
 
 def _write(path: Path, payload: dict) -> dict:
-    from curate.io import atomic_write_text
+    from bench.common import write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(payload, default=str) + "\n")
+    write_json(path, payload)
     return payload
 
 

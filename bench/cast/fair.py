@@ -30,7 +30,8 @@ import json
 import time
 from pathlib import Path
 
-from bench.common import RESULTS, SYSTEM_PROMPT, make_parser, timed
+from bench.common import RESULTS, SYSTEM_PROMPT, make_parser, timed, write_json
+from curate.io import atomic_write_text
 
 __all__ = ["parse_args", "main"]
 
@@ -134,7 +135,7 @@ def check_work(args) -> None:
                               "use a new --work folder (or the old settings)")
         return
     args.work.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(wanted, indent=2) + "\n")
+    write_json(path, wanted)
 
 
 def _load_model(args):
@@ -250,7 +251,7 @@ def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, bas
                 tests[f"{name}-rho{rho:g}"] = test
     claims = [claim(rows, base_row, tests, rho) for rho in args.rhos]
     table = summary_table(rows, base_row)
-    (args.work / "results.md").write_text(table)
+    atomic_write_text(args.work / "results.md", table)
     print(table, flush=True)
     for c in claims:
         print(f"[cast] claim at rho={c['rho']:g}: {json.dumps(c)}", flush=True)
@@ -270,7 +271,7 @@ def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) 
     payload["figures"] = [str(figure)]
     print(f"[cast] map stability: {json.dumps(maps['stability'])}", flush=True)
     plan = plan_arms(base, maps["columns"], arms, args)
-    (args.work / "plan.json").write_text(json.dumps(plan) + "\n")
+    write_json(args.work / "plan.json", plan)
     payload["budgets"] = {k: {f: v for f, v in p.items() if f != "heads"} for k, p in plan.items()}
     return plan
 

@@ -193,8 +193,6 @@ def main() -> None:
                 "training": _training_summary(metrics), "machine": machine_info(),
                 "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     write_json(root / "bench.json", {**new, "run": run_info})  # with each prompt's `correct`, for re-analysis
-    for row in new.get("rows", []):
-        row.pop("correct", None)
     new["rows"] = [{k: r.get(k) for k in ROW_FIELDS} for r in new.get("rows", [])]
     merged = merge_results(args.results, {**new, "runs": [run_info]})
     plot_curves(merged["curve"], args.results.with_name(args.results.stem + "_curve.png"))

@@ -71,11 +71,10 @@ def choose(plain: dict, candidates: dict[str, dict], limits: Limits = Limits()) 
 
 def mcnemar(before: list[bool], after: list[bool]) -> dict:
     """Exact McNemar test on paired flags (same prompts): gained = after and not before, lost = the reverse."""
-    from scipy.stats import binomtest
+    from curate.evaluation.stats import mcnemar as paired_test
 
     if len(before) != len(after):
         raise ValueError(f"paired flags of different lengths: {len(before)} and {len(after)}")
-    gained = sum(1 for b, a in zip(before, after) if a and not b)
-    lost = sum(1 for b, a in zip(before, after) if b and not a)
-    p = binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
-    return {"gained": gained, "lost": lost, "n": len(before), "p_value": float(p), "test": "exact McNemar"}
+    test = paired_test(before, after)
+    return {"gained": test["b01"], "lost": test["b10"], "n": len(before), "p_value": test["p_value"],
+            "test": f"McNemar ({test['method']})"}
