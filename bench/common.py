@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = [
     "RESULTS", "SYSTEM_PROMPT", "make_parser", "timed", "machine_info", "write_json", "curate_executable",
-    "run_command", "add_held_out_arguments", "evaluate_model",
+    "run_command", "add_held_out_arguments", "evaluate_model", "use_all_cores",
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -115,3 +115,18 @@ def evaluate_model(model: str, out: Path, data: Path, args: argparse.Namespace, 
                           benign_prompts=str(data / "eval_benign.parquet"), nll_data=str(data / "nll.parquet"),
                           system=SYSTEM_PROMPT, max_new_tokens=args.max_new_tokens, max_length=args.max_length,
                           batch_size=batch_size, overwrite=True))
+
+
+def use_all_cores(threads: int) -> dict:
+    """Give torch and every loaded BLAS/OpenMP pool `threads` threads; what ran, and the environment that shaped it.
+    Call after the numeric libraries are imported (threadpoolctl only sees loaded ones)."""
+    import threadpoolctl
+    import torch
+
+    torch.set_num_threads(threads)
+    threadpoolctl.threadpool_limits(threads)
+    keys = ("internal_api", "prefix", "version", "architecture", "threading_layer", "num_threads")
+    return {"threads": threads, "torch_threads": torch.get_num_threads(),
+            "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                           "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+            "threadpools": [{k: pool.get(k) for k in keys} for pool in threadpoolctl.threadpool_info()]}

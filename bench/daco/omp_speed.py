@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import RESULTS, machine_info, make_parser, write_json
+from bench.common import RESULTS, machine_info, make_parser, use_all_cores, write_json
 
 PEERS = ("sparse-encode", "orthogonal-mp-gram")
 
@@ -169,19 +169,6 @@ def load_signals(args, source: dict, dim: int) -> tuple[np.ndarray, str]:
     if len(vectors) < args.n:
         raise InputError(f"--n {args.n} but {folder} holds {len(vectors)} activations; lower --n")
     return np.ascontiguousarray(vectors[:args.n], dtype=np.float32), f"activations {folder}"
-
-
-def use_all_cores(threads: int) -> dict:
-    """torch and every loaded BLAS/OpenMP pool at `threads`; the pools and the environment that shaped them."""
-    import threadpoolctl
-    import torch
-
-    torch.set_num_threads(threads)
-    threadpoolctl.threadpool_limits(threads)
-    keys = ("internal_api", "prefix", "version", "architecture", "num_threads")
-    return {"threads": threads, "torch_threads": torch.get_num_threads(),
-            "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
-            "threadpools": [{k: pool.get(k) for k in keys} for pool in threadpoolctl.threadpool_info()]}
 
 
 def peer_row(name: str, x: np.ndarray, atoms: np.ndarray, k: int, gram: np.ndarray, args, ours: dict) -> dict:

@@ -88,13 +88,12 @@ def weigh(split: str, rate: int, method: str, setting: dict, work: Path, tempera
 
 def weight_quality(weights: np.ndarray, labels: np.ndarray) -> dict:
     """AUROC of −weight, precision among the rate·n lowest weights, harmful weight mass, ESS / n."""
-    from sklearn.metrics import roc_auc_score
+    from transport._report import quality
 
-    k = int(labels.sum())
-    lowest = np.argsort(weights, kind="stable")[:k]
-    auroc = float(roc_auc_score(labels, -weights)) if 0 < k < len(labels) else float("nan")
+    ranked = quality(weights, labels)  # what `curate sot-weight` reports; {} when one class is absent
+    auroc = ranked.get("auroc", float("nan"))
     # equal weights rank nothing: their precision is a random draw's, the rate (not the first rows' labels)
-    precision = float(labels.mean()) if np.ptp(weights) == 0 else float(labels[lowest].mean()) if k else float("nan")
+    precision = float(labels.mean()) if np.ptp(weights) == 0 else ranked.get("precision_at_rate", float("nan"))
     return {"auroc": auroc, "precision_at_rate": precision,
             "harmful_mass": float(weights[labels].sum() / weights.sum()),
             "ess_fraction": float(weights.sum() ** 2 / (len(weights) * (weights ** 2).sum()))}

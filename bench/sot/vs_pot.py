@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.common import RESULTS, machine_info, make_parser, write_json
+from bench.common import RESULTS, machine_info, make_parser, use_all_cores, write_json
 from bench.sot._pot_peers import PEERS, Problem, Run, run_ours, run_pot
 
 if TYPE_CHECKING:
@@ -64,21 +64,6 @@ def minilm(n: int, m: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     pick = lambda a, k: a[rng.permutation(len(a))[: min(k, len(a))]]  # noqa: E731
     return pick(x, n), pick(safe, m), pick(harm, m)
-
-
-def use_all_cores(threads: int) -> dict:
-    """Give torch and every loaded BLAS/OpenMP pool `threads` threads; what ran, and the environment that shaped it.
-    Call after the numeric libraries are imported (threadpoolctl only sees loaded ones)."""
-    import threadpoolctl
-    import torch
-
-    torch.set_num_threads(threads)
-    threadpoolctl.threadpool_limits(threads)
-    keys = ("internal_api", "prefix", "version", "architecture", "threading_layer", "num_threads")
-    return {"threads": threads, "torch_threads": torch.get_num_threads(),
-            "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                           "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
-            "threadpools": [{k: pool.get(k) for k in keys} for pool in threadpoolctl.threadpool_info()]}
 
 
 def time_to_target(run: Run, judge: Judge, target: float) -> float | None:
