@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from curate.errors import ConfigError
-from transport.sparse import SparseKernel, build_anchor_index, knn_anchors
+from transport.sparse import SparseKernel, knn_anchors
 from transport.stream import StreamKernel
 
 __all__ = ["KernelSettings", "build_kernel", "col_pair", "knn_graph", "faiss_on_device", "faiss_gpu_count"]
@@ -71,17 +71,9 @@ def knn_graph(x: np.ndarray, y: np.ndarray, knn: int, *, seed: int = 0, device: 
               batch_size: int = 65_536, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """transport.sparse.knn_anchors, searched on the GPU when `device` is CUDA and FAISS can use it."""
     if device is None or device.type != "cuda" or faiss_gpu_count() == 0:
-        return knn_anchors(x, y, knn, seed=seed, progress=progress)
-    if not 1 <= knn <= len(y):
-        raise ConfigError(f"--knn {knn} must lie in 1..{len(y)} (the anchor set's size)")
-    index = faiss_on_device(build_anchor_index(np.ascontiguousarray(y, dtype=np.float32), "auto", seed), device)
-    costs = np.empty((x.shape[0], knn), dtype=np.float32)
-    idx = np.empty((x.shape[0], knn), dtype=np.int64)
-    for start in range(0, x.shape[0], batch_size):
-        sim, nn = index.search(np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32), knn)
-        costs[start : start + batch_size] = np.clip(1.0 - sim, 0.0, 2.0)
-        idx[start : start + batch_size] = nn
-    return costs, idx
+        return knn_anchors(x, y, knn, seed=seed, batch_size=batch_size, progress=progress)
+    return knn_anchors(x, y, knn, seed=seed, batch_size=batch_size, progress=progress,
+                       place=lambda index: faiss_on_device(index, device))
 
 
 def build_kernel(x: np.ndarray, y: np.ndarray, settings: KernelSettings):

@@ -42,9 +42,11 @@ def build_anchor_index(y: np.ndarray, kind: str = "auto", seed: int = 0):
 
 def knn_anchors(
     x: np.ndarray, y: np.ndarray, knn: int, *, index: str = "auto", batch_size: int = 65_536, seed: int = 0,
-    progress: bool = False,
+    progress: bool = False, place=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-knn anchors per source: (cost [n, knn] float32 = 1 − cos, anchor index [n, knn] int64; −1 = none)."""
+    """Top-knn anchors per source: (cost [n, knn] float32 = 1 − cos, anchor index [n, knn] int64; −1 = none).
+
+    place: optional index -> index applied to the built FAISS index before searching (e.g. moving it to a GPU)."""
     from tqdm.auto import tqdm
 
     m = y.shape[0]
@@ -53,6 +55,7 @@ def knn_anchors(
     if knn < 1:
         raise ConfigError(f"--knn must be ≥ 1 (got {knn})")
     searcher = build_anchor_index(np.ascontiguousarray(y, dtype=np.float32), index, seed)
+    searcher = place(searcher) if place is not None else searcher
     costs = np.empty((x.shape[0], knn), dtype=np.float32)
     idx = np.empty((x.shape[0], knn), dtype=np.int64)
     for start in tqdm(range(0, x.shape[0], batch_size), desc="kNN anchors", disable=not progress, leave=False):

@@ -16,10 +16,21 @@ import time
 
 import numpy as np
 
-# the defaults of `curate sot-weight` (transport/config.py); rho = push_rho = 0.1 is the sparse solver's
-DEFAULTS = dict(beta=1.0, tau=0.1, eta=0.5, max_outer=60, tol=1e-5, inner_max_iter=200, inner_tol=1e-4,
-                adaptive=True, anderson=5)
 EPS, KNN, CLUSTERS = 0.05, 32, 2048
+
+
+def solver_defaults() -> dict:
+    """push_pull's keywords at the defaults of `curate sot-weight` (read from SOTConfig, not copied); the calls
+    below set rho, dtype, device and warn themselves."""
+    from pathlib import Path
+
+    import torch
+
+    from transport._solve import _solver_options
+    from transport.config import SOTConfig
+
+    options = _solver_options(SOTConfig(out=Path("unused.parquet")), None, None, torch.float32)
+    return {k: v for k, v in options.items() if k not in ("rho", "push_rho", "dtype", "progress", "warn")}
 
 
 def clustered(centers, which, n: int, generator, noise: float = 0.05):
@@ -83,7 +94,7 @@ def sparse(x, labels, safe, harmful, device) -> dict:
         masses.append(b)
     t2 = _synchronised(device)
     result = push_pull(*kernels, *masses, rho=0.1, push_rho=0.1, dtype=torch.float32, device=device, warn=False,
-                       **DEFAULTS)
+                       **solver_defaults())
     end = _synchronised(device)
     return {"solver": "sparse", **{k: round(v, 2) for k, v in timings.items()}, "solve_s": round(end - t2, 2),
             "total_s": round(end - start, 2), "outer_iterations": result.outer_iterations,
@@ -102,7 +113,7 @@ def stream(x, labels, safe, harmful, device, outer: int) -> dict:
     kernels = [StreamKernel(x, y, EPS) for y in (safe, harmful)]
     b = np.full(m, 1.0 / m)
     result = push_pull(*kernels, b, b.copy(), dtype=torch.float32, device=device, warn=False,
-                       **{**DEFAULTS, "max_outer": outer})
+                       **{**solver_defaults(), "max_outer": outer})
     end = _synchronised(device)
     inner = int(sum(a + b for a, b in result.inner_iterations))
     return {"solver": "stream", "anchors": [m, m], "outer_iterations": result.outer_iterations,
