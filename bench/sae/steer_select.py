@@ -4,17 +4,19 @@ held-out prompts (DACO, issue 17 item 4, second half).
     python -m bench.sae.steer_select --sae runs/sae-init/sae-dictionary-fill1-s0 --dictionary DICT \
         --etas 0.1,0.2,0.3 --gammas 0,1,2 --val-limit 150
 
-1. variants  one folder per (eta, gamma): the SAE's weights, its atoms re-labelled at eta (train.sae.annotate),
-             steering.json with gamma and the device; a variant with no undesirable and no desirable atom is skipped
+1. variants  one folder per (eta, gamma): the SAE's weights, its atoms re-labelled at eta (train.sae.annotate, the
+             SAE loaded once and annotated once per eta), steering.json with gamma and the device; a variant with
+             no undesirable and no desirable atom is skipped
 2. val       `curate eval` of the plain model, then of every variant, on the validation split: harmful-prompts:train,
              over-refusal:train, benign-qa:train NLL (--val-limit rows each, seeded). The time of the first
              evaluation is printed with the estimate for the rest
-3. choose    the highest validation DSR among settings with over-refusal <= plain + 5 points, degenerate <= 5%
-             on both sets and benign NLL <= plain + 2%; if none qualifies, the highest DSR minus over-refusal rise,
-             marked "feasible": false
+3. choose    DACO's rule, in its units (bench.daco._steer_score.select and Limits, so both methods' settings are
+             chosen alike): the highest validation DSR among settings with over-refusal <= plain + 5 points,
+             degenerate <= 5% of all answers (harmful and benign pooled) and benign NLL <= plain + 2%; if none
+             qualifies, the setting closest to the limits (ties: higher DSR), marked "feasible": false
 4. held-out  the plain model and the chosen setting on harmful-prompts:heldout (318 prompts), over-refusal:heldout
              (211) and benign-qa:heldout NLL; Wilson 95% intervals, NLL t interval, exact McNemar paired tests
-Rows {method, layer, setting, dsr, dsr_ci, or, or_ci, degenerate, nll_delta, n} go to WORK/steer_select.json and
+Rows {method, layer, setting, dsr, dsr_ci, or, or_ci, degenerate, nll_delta (%), n} go to WORK/steer_select.json and
 key "sae_steering" of bench/results/daco.json. Every evaluation folder is reused when its summary.json exists.
 Note: bench.sae's training activations include harmful-prompts:train prompts, so validation prompts are not
 unseen by the SAE; held-out prompts are never trained on or used for the choice.
@@ -86,41 +88,47 @@ def setting_name(eta: float, gamma: float) -> str:
     return f"eta{eta:g}-gamma{gamma:g}"
 
 
-def write_variant(sae_dir: Path, dictionary, eta: float, gamma: float, out: Path, device: str = "cpu") -> dict:
-    """A steerable SAE folder at (eta, gamma): same weights, atoms labelled at eta, the SAE run on `device` (the
-    model's, so hidden states stay where they are); returns the label counts."""
-    from curate.io import atomic_write_text, write_parquet
-    from train.sae.annotate import annotate_atoms
-    from train.sae.model import load_sae
+def label_counts(table) -> dict[str, int]:
+    """{undesirable_atoms, desirable_atoms} of an annotation table."""
+    counts = dict(table.group_by("label").len().iter_rows())
+    return {"undesirable_atoms": int(counts.get("undesirable", 0)), "desirable_atoms": int(counts.get("desirable", 0))}
 
-    sae = load_sae(sae_dir)
-    table = annotate_atoms(sae.W_dec, dictionary, sae.shape.layer, eta, sae.shape.num_concepts)
+
+def write_variant(sae_dir: Path, annotations, gamma: float, out: Path, device: str = "cpu") -> None:
+    """A steerable SAE folder: the weights of `sae_dir`, `annotations` (its atoms labelled at one eta), gamma and
+    the device the SAE runs on (the model's, so hidden states stay where they are)."""
+    from curate.io import atomic_write_text, write_parquet
+
     out.mkdir(parents=True, exist_ok=True)
     for name in ("sae.safetensors", "sae.json"):
         shutil.copyfile(sae_dir / name, out / name)
-    write_parquet(table, out / "annotations.parquet")
+    write_parquet(annotations, out / "annotations.parquet")
     atomic_write_text(out / "steering.json", json.dumps({"gamma": gamma, "device": device}) + "\n")
-    counts = dict(table.group_by("label").len().iter_rows())
-    return {"eta": eta, "gamma": gamma, "undesirable_atoms": int(counts.get("undesirable", 0)),
-            "desirable_atoms": int(counts.get("desirable", 0)), "layer": sae.shape.layer}
 
 
 def write_variants(args) -> dict[str, dict]:
-    """Every (eta, gamma) folder under WORK/variants that can steer (some atom labelled), mildest first."""
+    """Every (eta, gamma) folder under WORK/variants that can steer (some atom labelled), mildest first. The SAE
+    is loaded once and its atoms annotated once per eta; gamma only changes steering.json."""
     from concepts.dictionary_io import load_dictionary
     from curate.device import resolve_device
+    from train.sae.annotate import annotate_atoms
+    from train.sae.model import load_sae
 
     dictionary = load_dictionary(args.dictionary)
     device = str(resolve_device(args.device))
+    sae = load_sae(args.sae)
     settings = {}
     for eta in sorted(args.etas, reverse=True):  # higher eta labels fewer atoms: milder
+        table = annotate_atoms(sae.W_dec, dictionary, sae.shape.layer, eta, sae.shape.num_concepts)
+        counts = label_counts(table)
         for gamma in sorted(args.gammas):
             name = setting_name(eta, gamma)
-            info = write_variant(args.sae, dictionary, eta, gamma, args.work / "variants" / name, device)
-            if info["undesirable_atoms"] or (gamma and info["desirable_atoms"]):
-                settings[name] = info
-            else:
-                print(f"skipping {name}: no atom is labelled at eta {eta:g}", flush=True)
+            if not (counts["undesirable_atoms"] or (gamma and counts["desirable_atoms"])):
+                unused = " (gamma 0 leaves its desirable atoms unused)" if counts["desirable_atoms"] else ""
+                print(f"skipping {name}: no undesirable atom is labelled at eta {eta:g}{unused}", flush=True)
+                continue
+            write_variant(args.sae, table, gamma, args.work / "variants" / name, device)
+            settings[name] = {"eta": eta, "gamma": gamma, **counts, "layer": sae.shape.layer}
     return settings
 
 
@@ -172,7 +180,8 @@ def held_out_rows(args, chosen: str, settings: dict, plain: dict, steered: dict)
 
 def main(argv: list[str] | None = None) -> dict:
     from bench.daco._results import update_results
-    from bench.sae._steer_rows import Limits, choose, figures
+    from bench.daco._steer_score import Limits
+    from bench.sae._steer_rows import choose, figures
 
     args = parse_args(argv)
     started = time.perf_counter()

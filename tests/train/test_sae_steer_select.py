@@ -10,7 +10,9 @@ import polars as pl
 import pytest
 import torch
 
-from bench.sae._steer_rows import Limits, choose, figures, mcnemar
+from bench.daco._steer_score import Limits, select
+from bench.sae._steer_rows import choose, figures, mcnemar
+from curate.errors import InputError
 from tests.train.sae_fixtures import planted_atoms, write_dictionary
 from train.sae.model import SAEShape, SparseAutoencoder, save_sae
 
@@ -29,9 +31,17 @@ def test_figures_and_nll_delta():
     row = figures(_summary(0.6, 0.1, 2.04), _summary(0.2, 0.08, 2.0))
     assert row["dsr"] == 0.6 and row["dsr_ci"] == [pytest.approx(0.5), pytest.approx(0.7)]
     assert row["or"] == 0.1 and row["n"] == 100 and row["n_benign"] == 50 and row["n_nll"] == 80
-    assert row["nll_delta"] == pytest.approx(0.02)
+    assert row["nll_delta"] == pytest.approx(2.0)  # in %, as DACO's rows
     assert figures(_summary(0.6, 0.1, 2.0))["nll_delta"] is None
     assert math.isnan(figures({"harmful": {"rate": 0.5}})["degenerate"])
+
+
+def test_degenerate_is_pooled_over_both_sets_as_in_daco():
+    summary = _summary(0.6, 0.1, 2.0, degenerate=0.3)  # 30 of 100 harmful answers, 0 of 50 benign
+    row = figures(summary, summary)
+    assert row["degenerate"] == pytest.approx(30 / 150)
+    assert (row["degenerate_harmful"], row["degenerate_benign"]) == (0.3, 0.0)
+    assert row["degenerate_ci"][0] < 0.2 < row["degenerate_ci"][1]
 
 
 def test_choice_is_the_best_dsr_within_the_limits():
@@ -45,14 +55,40 @@ def test_choice_is_the_best_dsr_within_the_limits():
         "tie": _summary(0.50, 0.12, 2.00),
     }
     chosen, feasible, table = choose(plain, candidates)
-    assert (chosen, feasible) == ("good", True)  # the earlier of two equal DSRs
+    assert (chosen, feasible) == ("tie", True)  # of two equal DSRs, DACO's rule takes the lower over-refusal
     assert table["strong"]["violations"] == ["over-refusal"]
     assert table["derails"]["violations"] == ["degenerate"]
     assert table["costly"]["violations"] == ["nll"]
     assert table["mild"]["violations"] == []
     chosen, feasible, _ = choose(plain, {k: candidates[k] for k in ("strong", "derails", "costly")})
-    assert not feasible and chosen == "derails"  # highest DSR minus over-refusal rise
-    assert choose(plain, {"strong": candidates["strong"]}, Limits(over_refusal_points=10))[1]
+    assert not feasible and chosen == "costly"  # closest to the limits: 3 NLL points / 100 over, the others more
+    assert choose(plain, {"strong": candidates["strong"]}, Limits(over_refusal_points=0.10))[1]
+    assert choose(plain, {"good": candidates["good"], "tie": candidates["tie"]}, Limits())[0] == "tie"
+
+
+def test_choice_is_daco_select_on_the_same_figures():
+    """The SAE path and bench.daco._steer_score.select pick the same row from the same figures in DACO's units."""
+    plain = _summary(0.20, 0.10, 2.00)
+    candidates = {"a": _summary(0.40, 0.13, 2.02), "b": _summary(0.55, 0.16, 2.03),  # b: +6 points
+                  "c": _summary(0.45, 0.12, 2.03, degenerate=0.04), "d": _summary(0.45, 0.11, 2.05)}  # d: NLL +2.5%
+    daco_rows = {name: {"dsr": s["harmful"]["rate"], "or": s["benign"]["rate"],
+                        "degenerate": s["harmful"]["rates"]["degenerate"]["rate"] * 100 / 150,
+                        "nll_delta": 100 * (s["nll"]["mean"] / 2.0 - 1)} for name, s in candidates.items()}
+    daco_plain = {"dsr": 0.2, "or": 0.10, "degenerate": 0.0, "nll_delta": 0.0}
+    for limits in (Limits(), Limits(over_refusal_points=0.10), Limits(nll_pct=3.0), Limits(over_refusal_points=0.0)):
+        expected, status = select(list(daco_rows.values()), daco_plain, limits)
+        chosen, feasible, _ = choose(plain, candidates, limits)
+        assert daco_rows[chosen] is expected and feasible == (status == "within limits")
+    assert choose(plain, candidates)[0] == "c" and choose(plain, candidates, Limits(nll_pct=3.0))[0] == "d"
+    assert choose(plain, candidates, Limits(over_refusal_points=0.10))[0] == "b"
+    assert choose(plain, candidates, Limits(over_refusal_points=0.0))[:2] == ("d", False)
+
+
+def test_choice_needs_the_figures_it_compares():
+    plain = _summary(0.2, 0.1, 2.0)
+    without_nll = {k: v for k, v in _summary(0.5, 0.1, 2.0).items() if k != "nll"}
+    with pytest.raises(InputError, match="validation run 'bare'.*NLL"):
+        choose(plain, {"bare": without_nll})
 
 
 def test_mcnemar_counts_discordant_pairs():
