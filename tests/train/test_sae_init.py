@@ -169,6 +169,34 @@ def test_held_out_subset_keeps_whole_records(planted):
     assert len(dropped.vectors) == 1200 and np.all(np.bincount(dropped.record) == 4)
 
 
+@pytest.mark.parametrize("skip_first_token", [False, True])
+def test_one_read_per_shard_gives_the_rows_of_read_shard(planted, skip_first_token, monkeypatch):
+    import curate.io
+    from bench.sae._score import _read_shard, load_held_out
+    from train.sae.data import open_activations
+
+    folder, _ = planted
+    source = open_activations(folder / "held", skip_first_token=skip_first_token)
+    for name in source.shards:
+        vectors, ids = _read_shard(source, name)
+        assert np.array_equal(vectors, source.read_shard(name)) and len(ids) == len(vectors)
+    reads = []
+    original = curate.io.read_table
+    monkeypatch.setattr(curate.io, "read_table", lambda path, **kw: reads.append(path) or original(path, **kw))
+    load_held_out(folder / "held", 10_000, skip_first_token=skip_first_token)
+    assert sorted(p.name for p in reads) == sorted(source.shards)  # each shard read once
+
+
+def test_a_shard_with_nan_activations_is_refused(tmp_path):
+    from bench.sae._score import load_held_out
+
+    x = planted_activations(planted_atoms(8, 24), 20, active=2)
+    x[3, 0] = np.nan
+    write_activation_folder(tmp_path / "held", x, shard_rows=10)
+    with pytest.raises(InputError, match="part-00000.*1 activation values are NaN"):
+        load_held_out(tmp_path / "held", 100, skip_first_token=False)
+
+
 def test_seed_interval_is_student_t():
     from bench.sae._score import seed_interval
 
