@@ -101,8 +101,10 @@ def summarise(arm: Arm, outcome: dict, plain: dict, split: str) -> dict:
 
 def _violation(row: dict, plain: dict, limits: Limits) -> float:
     """How far a row is outside the limits (0 = allowed): points of over-refusal and degenerate, NLL % / 100."""
-    return (max(0.0, row["or"] - plain["or"] - limits.over_refusal_points)
-            + max(0.0, row["degenerate"] - limits.degenerate) + max(0.0, row["nll_delta"] - limits.nll_pct) / 100)
+    slack = 1e-9  # a rise of exactly the limit (e.g. 14/100 vs 9/100) is allowed despite float rounding
+    return (max(0.0, row["or"] - plain["or"] - limits.over_refusal_points - slack)
+            + max(0.0, row["degenerate"] - limits.degenerate - slack)
+            + max(0.0, row["nll_delta"] - limits.nll_pct - slack) / 100)
 
 
 def select(rows: list[dict], plain: dict, limits: Limits) -> tuple[dict, str]:

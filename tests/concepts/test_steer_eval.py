@@ -165,3 +165,13 @@ def test_registry_splits_are_disjoint_and_sized():
     assert set(data.val.harmful.ids) <= train_ids and len(data.test.nll) == 100 and data.test.nll.responses
     again = load_steer_data(64, 50, 40, 30, None, None, 100, seed=0)
     assert again.val.harmful.ids == data.val.harmful.ids  # seeded
+
+
+def test_a_rise_of_exactly_the_limit_is_allowed():
+    """0.14 − 0.09 is 0.05000000000000002 in floating point: the limit itself must still count as within."""
+    from bench.daco._steer_score import Limits, select
+
+    plain = {"dsr": 0.1, "or": 0.09, "degenerate": 0.0, "nll_delta": 0.0}
+    edge = {"dsr": 0.5, "or": 0.14, "degenerate": 0.05, "nll_delta": 2.0}
+    row, rule = select([edge], plain, Limits())
+    assert row is edge and rule == "within limits"
