@@ -2,6 +2,7 @@
 
 import click
 
+from curate.commands._progress import library_bars
 from curate.commands.train_sft import final_loss_phrase
 from curate.config import config_options
 from train.cast.diagnose import DiagnoseConfig
@@ -16,7 +17,9 @@ def diagnose_heads(**options) -> None:
     """Score every attention head by safety/utility gradient conflict and utility sensitivity (CAST)."""
     from train.cast.diagnose import run
 
-    result = run(DiagnoseConfig(**options))
+    config = DiagnoseConfig(**options)
+    with library_bars(config.progress):
+        result = run(config)
     cols = result["columns"]
     top = sorted(zip(cols["rank"], cols["layer"], cols["head"]))[:5]
     click.echo(f"diagnosed {len(cols['rank'])} heads ({result['layers']} layers x {result['heads']}) in "

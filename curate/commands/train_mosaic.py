@@ -2,6 +2,7 @@
 
 import click
 
+from curate.commands._progress import library_bars
 from curate.config import config_options
 from train.mosaic.run import MosaicConfig
 
@@ -12,6 +13,8 @@ def mosaic(**options) -> None:
     """Train m control tokens per category (refuse when active, behave as the base model otherwise)."""
     from train.mosaic.run import run
 
-    metrics = run(MosaicConfig(**options))
+    config = MosaicConfig(**options)
+    with library_bars(config.progress):
+        metrics = run(config)
     click.echo(f"trained {', '.join(metrics['trained_categories'])} in {metrics['steps']} steps "
                f"({metrics['seconds']} s, {metrics['seconds_per_step']} s/step) -> {options['out']}")

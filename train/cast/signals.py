@@ -50,7 +50,7 @@ def _projection_names(slices: list[HeadSlice]) -> set[str]:
 
 
 def accumulate_gradients(model: nn.Module, tokenizer, batches: list[list[dict]], settings, slices: list[HeadSlice],
-                         desc: str = "gradients") -> tuple[dict[str, torch.Tensor], float]:
+                         desc: str = "gradients", progress: bool = True) -> tuple[dict[str, torch.Tensor], float]:
     """({projection name: mean gradient over batches}, mean loss); other parameters get no gradient."""
     names = _projection_names(slices)
     previous = {n: p.requires_grad for n, p in model.named_parameters()}
@@ -61,7 +61,7 @@ def accumulate_gradients(model: nn.Module, tokenizer, batches: list[list[dict]],
     model.eval()  # no dropout: the diagnosis is deterministic
     total = 0.0
     try:
-        for batch in tqdm(batches, desc=desc, unit="batch"):
+        for batch in tqdm(batches, desc=desc, unit="batch", disable=not progress):
             loss = batch_loss(model, tokenizer, batch, settings) / len(batches)
             loss.backward()
             total += float(loss.detach())
@@ -145,13 +145,13 @@ def _record_layer_outputs(model: nn.Module, run) -> tuple[float, list]:
 
 @torch.no_grad()
 def ablation_sensitivity(model: nn.Module, tokenizer, batches: list[list[dict]], settings,
-                         slices: list[HeadSlice]) -> tuple[np.ndarray, float]:
+                         slices: list[HeadSlice], progress: bool = True) -> tuple[np.ndarray, float]:
     """(L_util(head h ablated) − L_util, per head in layer-major order; the unablated L_util)."""
     model.eval()
     attentions = attention_layers(model)  # before any layer is swapped for a replay
     grid = head_grid(slices)
     base, deltas = 0.0, np.zeros(len(grid))
-    bar = tqdm(total=len(grid) * len(batches), desc="ablation", unit="head")
+    bar = tqdm(total=len(grid) * len(batches), desc="ablation", unit="head", disable=not progress)
     for batch in batches:
         loss0, recorded = _record_layer_outputs(model, lambda b=batch: float(batch_loss(model, tokenizer, b, settings)))
         base += loss0 / len(batches)

@@ -60,7 +60,7 @@ def load_rows(config) -> MosaicRows:
 
 
 def fill_base_responses(rows: MosaicRows, indices: list[int], model, tokenizer, max_new_tokens: int,
-                        batch_size: int) -> int:
+                        batch_size: int, progress: bool = True) -> int:
     """Give negatives without a response the frozen model's own greedy answer (self-distillation target)."""
     from curate.lm.generation import generate
 
@@ -68,7 +68,7 @@ def fill_base_responses(rows: MosaicRows, indices: list[int], model, tokenizer, 
     if not missing:
         return 0
     answers = generate(model, tokenizer, [rows.prompts[i] for i in missing], max_new_tokens=max_new_tokens,
-                       batch_size=batch_size)
+                       batch_size=batch_size, progress=progress)
     for i, answer in zip(missing, answers):
         rows.responses[i] = answer
     return len(missing)

@@ -80,12 +80,12 @@ def fit_tokens(model, tokenizer, tokens: ControlTokens, new: set[str], rows: Mos
                          must_include=None if config.init_from is None else new)
     negatives = [t.row for order_tasks in tasks.values() for t in order_tasks if not t.positive]
     generated = fill_base_responses(rows, negatives, model, tokenizer, config.teacher_tokens,
-                                    max(config.batch_size, 32))
+                                    max(config.batch_size, 32), progress=config.progress)
     schedule = _schedule(tasks, config)
     teacher = None
     if negatives:
         teacher = teacher_states(model, tokenizer, rows.prompts, [r or "" for r in rows.responses], negatives,
-                                 config.max_length, max(config.batch_size, 16))
+                                 config.max_length, max(config.batch_size, 16), progress=config.progress)
     params = [p for c, p in tokens.tokens.items() if c in new]
     for p in params:
         p.requires_grad_(True)

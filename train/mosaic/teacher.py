@@ -31,12 +31,13 @@ class TeacherStates:
 
 @torch.no_grad()
 def teacher_states(model, tokenizer, prompts: list[str], responses: list[str], rows: list[int], max_length: int,
-                   batch_size: int) -> TeacherStates:
+                   batch_size: int, progress: bool = True) -> TeacherStates:
     """Teacher states for `rows` (distinct table rows); tokenised exactly as the training step tokenises them."""
     device = next(model.parameters()).device
     rows = sorted(set(rows))
     states: dict[int, torch.Tensor] = {}
-    for start in tqdm(range(0, len(rows), batch_size), desc="mosaic teacher", unit="batch", leave=False):
+    for start in tqdm(range(0, len(rows), batch_size), desc="mosaic teacher", unit="batch", leave=False,
+                      disable=not progress):
         chunk = rows[start:start + batch_size]
         ids, mask, labels = tokenize_pairs(tokenizer, [prompts[r] for r in chunk], [responses[r] for r in chunk],
                                            max_length)
