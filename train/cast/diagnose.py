@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from curate.config import StageConfig
 from curate.errors import ConfigError, InputError
 from curate.lm.layers import num_layers
@@ -81,6 +79,8 @@ def _default_safe():
 
 def calibration_rows(spec: str | None, n: int, config: DiagnoseConfig, option: str, salt: int) -> list[dict]:
     """A seeded subset of n {prompt, response} rows; fewer rows than asked is an error naming the option."""
+    import numpy as np
+
     from curate.io import require_columns
     from embed import open_input
 
@@ -109,6 +109,8 @@ def _batches(rows: list[dict], size: int) -> list[list[dict]]:
 def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict],
              config: DiagnoseConfig) -> tuple[dict, dict]:
     """(per-head columns, diagnostics) for an in-memory model; the core of `run`."""
+    import numpy as np
+
     from curate.lm.chat import ensure_chat_template
     from train.cast.heads import head_slices
     from train.cast.scores import combine, rank_normalise
@@ -130,13 +132,16 @@ def diagnose(model, tokenizer, safe_rows: list[dict], util_rows: list[dict],
     safe_b, util_b = _batches(safe_rows, config.batch_size), _batches(util_rows, config.batch_size)
     times = {}
     t = time.perf_counter()
-    grad_safe, loss_safe = accumulate_gradients(model, tokenizer, safe_b, settings, slices, desc="safety gradients")
-    grad_util, loss_util = accumulate_gradients(model, tokenizer, util_b, settings, slices, desc="utility gradients")
+    grad_safe, loss_safe = accumulate_gradients(model, tokenizer, safe_b, settings, slices, desc="safety gradients",
+                                                progress=config.progress)
+    grad_util, loss_util = accumulate_gradients(model, tokenizer, util_b, settings, slices, desc="utility gradients",
+                                                progress=config.progress)
     times["gradients_s"] = round(time.perf_counter() - t, 1)
     columns = head_conflicts(grad_safe, grad_util, slices)
     t = time.perf_counter()
     if config.sensitivity == "ablation":
-        sensitivity, _ = ablation_sensitivity(model, tokenizer, util_b[:config.ablation_batches], settings, slices)
+        sensitivity, _ = ablation_sensitivity(model, tokenizer, util_b[:config.ablation_batches], settings, slices,
+                                              progress=config.progress)
     else:
         sensitivity = taylor_sensitivity(model, grad_util, slices)
     times["sensitivity_s"] = round(time.perf_counter() - t, 1)
