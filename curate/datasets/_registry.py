@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.datasets import _sources
-from curate.datasets._benign import benign_rows
-from curate.datasets._keys import normalize_text
-from curate.datasets._partitions import split_benign, split_dialogues, split_harmful
-from curate.datasets._refusal_text import refusal_for
+# Only what DATASETS names is imported here: listing datasets (and `curate --help`) reads no source; the row
+# builders are imported by the functions that build rows.
 from curate.datasets.judge_labels import EXTRAS as JUDGE_LABEL_EXTRAS
-from curate.datasets.judge_labels import judge_label_rows
-from curate.datasets.over_refusal import over_refusal_rows
-from curate.datasets.sot_family import FAMILY_SPECS, sot_family_rows
+from curate.datasets.sot_family import FAMILY_SPECS
 
 __all__ = ["DatasetSpec", "DATASETS", "build_all_rows"]
 
@@ -67,6 +62,8 @@ def _row(base: dict, split: str = "train", **extra) -> dict:
 
 def _refusal_row(base: dict, **extra) -> dict:
     """The same user turn answered with one of our refusal templates (id suffixed `-refusal`)."""
+    from curate.datasets._refusal_text import refusal_for
+
     response = refusal_for(base["id"], base.get("category"))
     row = dict(base, id=f"{base['id']}-refusal", response=response, source=f"{base['source']}+refusal")
     return _row(row, **extra)
@@ -74,6 +71,14 @@ def _refusal_row(base: dict, **extra) -> dict:
 
 def build_all_rows() -> dict[str, list[dict]]:
     """Every named dataset as a list of row dicts (canonical columns + extras)."""
+    from curate.datasets import _sources
+    from curate.datasets._benign import benign_rows
+    from curate.datasets._keys import normalize_text
+    from curate.datasets._partitions import split_benign, split_dialogues, split_harmful
+    from curate.datasets.judge_labels import judge_label_rows
+    from curate.datasets.over_refusal import over_refusal_rows
+    from curate.datasets.sot_family import sot_family_rows
+
     harmful = _sources.read_do_not_answer() + _sources.read_advbench()
     dialogues = _sources.read_dialogues()
     halves = split_dialogues(dialogues)
