@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from curate.datasets._keys import stable_hash
 from curate.datasets.manpages import read_man_page
 from curate.datasets.wordnet import read_noun_synsets
 
-__all__ = ["wordnet_rows", "man_page_rows", "benign_rows", "MAX_SYNSETS", "MAX_MAN_PAGES"]
+__all__ = ["wordnet_rows", "man_page_rows", "benign_rows", "frequent_noun_synsets", "man_page_paths", "article",
+           "MAX_SYNSETS", "MAX_MAN_PAGES", "MAN_DIRS"]
 
 MAX_SYNSETS = 3200  # most frequent noun synsets (distinct head words), 2 questions each
 MAX_MAN_PAGES = 2000
@@ -30,32 +33,42 @@ _MAN_TEMPLATES = [
 ]
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
+    """The indefinite article of `word` by its first letter ("an apple", "a bank")."""
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def frequent_noun_synsets() -> Iterator[dict]:
+    """Noun synsets, most sense-tagged first (ties by offset), one per head word: lower-case words of three
+    letters or more with a definition of eight characters or more (proper names and stubs make poor questions)."""
+    seen = set()
+    for synset in sorted(read_noun_synsets(), key=lambda s: (-s["count"], s["offset"])):
+        word = synset["word"]
+        if word in seen or not word.islower() or len(word) < 3 or len(synset["definition"]) < 8:
+            continue
+        seen.add(word)
+        yield synset
+
+
+def man_page_paths(dirs: tuple[str, ...], salt: str) -> list[Path]:
+    """The page files of `dirs` (gcloud's thousands of subcommand pages left out) in an order shuffled by a stable
+    hash of `salt` and the file name, so a cap takes a spread of commands rather than the first letters."""
+    paths = sorted(p for d in dirs for p in Path(d).glob("*") if p.is_file() and not p.name.startswith("gcloud"))
+    return sorted(paths, key=lambda p: (stable_hash(salt, p.name), p.name))
 
 
 def _word_qa(template: tuple[str, str], synset: dict) -> tuple[str, str]:
     word, definition = synset["word"], synset["definition"]
     example = f' For example: "{synset["examples"][0]}".' if synset["examples"] else ""
-    fields = {"w": word, "W": word[:1].upper() + word[1:], "a": _article(word), "A": _article(word).capitalize(),
+    fields = {"w": word, "W": word[:1].upper() + word[1:], "a": article(word), "A": article(word).capitalize(),
               "d": definition.rstrip("."), "ex": example}
     return template[0].format(**fields), template[1].format(**fields)
 
 
 def wordnet_rows() -> list[dict]:
     """Two questions for each of the MAX_SYNSETS most frequent nouns (one synset per head word)."""
-    synsets = sorted(read_noun_synsets(), key=lambda s: (-s["count"], s["offset"]))
-    chosen, seen = [], set()
-    for synset in synsets:
-        word = synset["word"]
-        if word in seen or not word.islower() or len(word) < 3 or len(synset["definition"]) < 8:
-            continue
-        seen.add(word)
-        chosen.append(synset)
-        if len(chosen) == MAX_SYNSETS:
-            break
     rows = []
-    for synset in chosen:
+    for synset in islice(frequent_noun_synsets(), MAX_SYNSETS):
         key = f"{synset['offset']:08d}"
         first = stable_hash("wn-template", key) % len(_WORD_TEMPLATES)
         for q, index in enumerate((first, (first + 1 + stable_hash("wn-second", key) % 5) % len(_WORD_TEMPLATES)), 1):
@@ -67,10 +80,8 @@ def wordnet_rows() -> list[dict]:
 
 def man_page_rows(dirs: tuple[str, ...] = MAN_DIRS) -> list[dict]:
     """One question per installed command page (first parse per command name wins, sorted by file name)."""
-    paths = sorted(p for d in dirs for p in Path(d).glob("*") if p.is_file() and not p.name.startswith("gcloud"))
-    paths = sorted(paths, key=lambda p: (stable_hash("man", p.name), p.name))
     rows, seen = [], set()
-    for path in paths:
+    for path in man_page_paths(dirs, "man"):
         page = read_man_page(path)
         if page is None or page["command"] in seen:
             continue

@@ -19,6 +19,7 @@ import re
 from collections import Counter, defaultdict
 from functools import lru_cache
 
+from curate.datasets._benign import article, frequent_noun_synsets, man_page_paths
 from curate.datasets._keys import stable_hash
 
 __all__ = ["PHRASINGS", "SPLIT_STYLE", "imperative_core", "phrase", "harmful_tasks", "benign_tasks", "all_tasks",
@@ -268,10 +269,6 @@ def _pick(templates: list[str], key: str) -> str:
     return templates[stable_hash("sot-frame", key) % len(templates)]
 
 
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
 @lru_cache(maxsize=1)
 def _verb_heads() -> frozenset[str]:
     """Words WordNet's sense-tagged text uses at least as often as verbs as nouns ("copy", "list", not "tool")."""
@@ -290,7 +287,7 @@ def _word_task(synset: dict, style: str) -> str:
     # {x}: "a bank" for a countable noun, bare "contempt" otherwise; few frames say "the term": an answer that
     # opens "The word 'X' means" marked 40% of benign rows in a first smoke
     word, key = synset["word"], f"wn-{synset['offset']:08d}"
-    noun = f"{_article(word)} {word}" if synset["topic"] in _COUNTABLE else word
+    noun = f"{article(word)} {word}" if synset["topic"] in _COUNTABLE else word
     if style == "instruction":
         template = _weighted_pick(_WORD_INSTRUCTIONS, key)
     else:
@@ -315,28 +312,16 @@ def _benign_split(topic: str) -> str:
 
 
 def _word_synsets() -> list[dict]:
-    """Frequent nouns, one synset per head word, as benign-qa picks them (lower-case, ≥ 3 letters)."""
-    from curate.datasets.wordnet import read_noun_synsets
-
-    chosen, seen = [], set()
-    for synset in sorted(read_noun_synsets(), key=lambda s: (-s["count"], s["offset"])):
-        word = synset["word"]
-        if word in seen or not word.islower() or len(word) < 3 or len(synset["definition"]) < 8:
-            continue
-        seen.add(word)
-        chosen.append(synset)
-    return chosen[COMMON_NOUNS_SKIPPED:]
+    """Frequent nouns, one synset per head word, as benign-qa picks them, past the COMMON_NOUNS_SKIPPED first."""
+    return list(frequent_noun_synsets())[COMMON_NOUNS_SKIPPED:]
 
 
 def _man_pages() -> list[dict]:
-    from pathlib import Path
-
     from curate.datasets._benign import MAN_DIRS
     from curate.datasets.manpages import read_man_page
 
-    paths = sorted(p for d in MAN_DIRS for p in Path(d).glob("*") if p.is_file() and not p.name.startswith("gcloud"))
     pages, seen = [], set()
-    for path in sorted(paths, key=lambda p: (stable_hash("sot-man", p.name), p.name)):
+    for path in man_page_paths(MAN_DIRS, "sot-man"):
         page = read_man_page(path)
         plain = re.fullmatch(r"[a-z][a-z0-9]+", page["command"]) if page else None
         if not plain or page["command"] in seen or len(page["summary"].split()) > 12 or re.search(r"[()`'\"]",
