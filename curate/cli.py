@@ -1,10 +1,12 @@
-"""The `curate` command. Subcommands load lazily so `curate --help` does not import torch."""
+"""The `curate` command. Subcommands load lazily: `curate --help` imports none of them (so no numpy or torch)."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import sys
+from pathlib import Path
 
 import click
 
@@ -39,7 +41,8 @@ TRAIN_COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported only when invoked (or listed in --help)."""
+    """A click group whose subcommands are imported only when invoked or asked for their own --help; the group's
+    --help lists them from their docstrings, read in their source."""
 
     def __init__(self, *args, lazy: dict[str, str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,6 +62,42 @@ class LazyGroup(click.Group):
             return None
         module, attr = spec.split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter) -> None:
+        """The command list, each line from the command's docstring read in its source, importing no command."""
+        rows = [(name, self.summary_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, command) for name, command in rows if command is not None and not command.hidden]
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)  # as click.Group lays it out
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in rows])
+
+    def summary_command(self, ctx, name: str) -> click.Command | None:
+        """A stand-in carrying the command's help text for the list, or the command itself where the help is not
+        a plain docstring (set in the decorator)."""
+        docstring = None if name in self.commands else _docstring(self.lazy.get(name))
+        return click.Command(name, help=docstring) if docstring else self.get_command(ctx, name)
+
+
+def _docstring(spec: str | None) -> str | None:
+    """The docstring of the function `spec` ("module:attribute") names, read from the module's source; None when
+    the decorator sets help itself (or the function is not found), so the caller imports the command instead."""
+    found = importlib.util.find_spec(spec.split(":")[0]) if spec else None
+    if found is None or not found.origin:
+        return None
+    attr = spec.split(":")[1]
+    for node in ast.parse(Path(found.origin).read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            return None if any(_sets_help(d) for d in node.decorator_list) else ast.get_docstring(node, clean=False)
+    return None
+
+
+def _sets_help(decorator: ast.expr) -> bool:
+    """True for @click.command(help=…) / @….group(short_help=…, hidden=…): help that is not the docstring."""
+    if not isinstance(decorator, ast.Call):
+        return False
+    name = getattr(decorator.func, "attr", getattr(decorator.func, "id", ""))
+    return name in ("command", "group") and bool({k.arg for k in decorator.keywords} & {"help", "short_help", "hidden"})
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
