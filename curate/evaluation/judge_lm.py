@@ -19,7 +19,7 @@ from curate.evaluation.judges.base import Judge, check_pairs
 from curate.evaluation.judges.softmax import SoftmaxModel
 from curate.evaluation.verdicts import VERDICTS, JudgeResult
 
-__all__ = ["JUDGE_PROMPT", "LMJudge"]
+__all__ = ["JUDGE_PROMPT", "LMJudge", "pick_examples"]
 
 JUDGE_PROMPT = (
     "You are grading an AI assistant's answer to a request. Pick one verdict.\n"
@@ -53,6 +53,13 @@ class LMJudge(Judge):
             ensure_chat_template(self._tokenizer, self.template, self.model_name)
         return self._tokenizer, self._model
 
+    def show_examples(self, prompts: list[str], responses: list[str], verdicts) -> list[int]:
+        """Take this judge's worked examples from the training pairs (pick_examples); their row indices."""
+        shown = pick_examples(prompts, responses, verdicts, self.shots, self.seed)
+        self.examples = [{"prompt": prompts[i], "response": responses[i], "verdict": str(verdicts[i])}
+                         for i in shown]
+        return shown
+
     def render(self, prompt: str, response: str) -> str:
         """The judge's user turn for one pair (with this judge's worked examples)."""
         examples = "".join(_EXAMPLE.format(prompt=e["prompt"][:_CHARS], response=e["response"][:_CHARS],
@@ -80,7 +87,7 @@ class LMJudge(Judge):
 
     def fit(self, prompts, responses, verdicts) -> LMJudge:
         prompts, responses, verdicts = check_pairs(prompts, responses, verdicts)
-        self.examples = _pick_examples(prompts, responses, verdicts, self.shots, self.seed)
+        self.show_examples(prompts, responses, verdicts)
         self.calibration = SoftmaxModel.fit(self.word_logprobs(prompts, responses), verdicts)
         return self
 
@@ -125,13 +132,13 @@ def _batch_word_logprobs(model, ids, mask, words: list[list[int]]) -> np.ndarray
     return scores.cpu().numpy()
 
 
-def _pick_examples(prompts: list[str], responses: list[str], verdicts, shots: int, seed: int) -> list[dict]:
-    """`shots` training pairs per verdict (short ones, so the prompt stays small), drawn with `seed`."""
+def pick_examples(prompts: list[str], responses: list[str], verdicts, shots: int, seed: int) -> list[int]:
+    """Row indices of `shots` training pairs per verdict, in VERDICTS order, drawn with `seed` among the 4 x shots
+    shortest of that verdict (short examples keep the judge prompt small)."""
     rng = np.random.default_rng(seed)
     chosen = []
     for verdict in VERDICTS:
-        rows = [i for i, v in enumerate(verdicts) if v == verdict]
-        rows = sorted(rows, key=lambda i: len(prompts[i]) + len(responses[i]))[: max(4 * shots, shots)]
-        for i in sorted(rng.permutation(rows)[:shots]) if rows else []:
-            chosen.append({"prompt": prompts[i], "response": responses[i], "verdict": verdict})
+        rows = sorted((i for i, v in enumerate(verdicts) if v == verdict),
+                      key=lambda i: len(prompts[i]) + len(responses[i]))[: 4 * shots]
+        chosen += sorted(int(i) for i in rng.permutation(rows)[:shots]) if rows else []
     return chosen

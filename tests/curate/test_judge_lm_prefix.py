@@ -11,6 +11,7 @@ import pytest
 
 from curate.errors import ConfigError, InputError
 from curate.evaluation.judges import judge_class, load_judge, save_judge, score_verdicts
+from curate.evaluation.judges.rules import RulesJudge
 from curate.evaluation.verdicts import VERDICTS
 from tests.curate.test_judges import split_toy, toy_set
 
@@ -58,6 +59,10 @@ def _fake_logprobs(lookup):
     return word_logprobs
 
 
+CV_RIGHT = {"argmax": [33] * 7, "logprobs+rules": [7, 11, 12, 12, 33, 33, 33]}
+"""Answers right per (head, C) variant in the cross-validation below (pinned: a refactor keeps the table)."""
+
+
 @pytest.mark.parametrize("informative, head", [(True, "argmax"), (False, "logprobs+rules")])
 def test_fit_picks_the_head_by_cross_validation(tiny_lm_model, monkeypatch, informative, head):
     """Log-probs that separate -> the simplest head (argmax); noise -> the head with the rules' features."""
@@ -65,10 +70,12 @@ def test_fit_picks_the_head_by_cross_validation(tiny_lm_model, monkeypatch, info
     rng = np.random.default_rng(0)
     lookup = {(p, r): rng.normal(-5, 0.3, 3) + 4 * informative * (np.array(VERDICTS) == v)
               for p, r, v in zip(prompts, responses, verdicts)}
-    seen = []
+    seen, rules_fits = [], []
     fake = _fake_logprobs(lookup)
     monkeypatch.setattr(judge_class("lm-prefix"), "word_logprobs",
                         lambda self, p, r: seen.append(len(p)) or fake(self, p, r))
+    fit_rules = RulesJudge.fit
+    monkeypatch.setattr(RulesJudge, "fit", lambda self, *a: rules_fits.append(len(a[0])) or fit_rules(self, *a))
     judge = judge_class("lm-prefix")(str(tiny_lm_model), shots=1).fit(prompts, responses, verdicts)
     assert [e["verdict"] for e in judge.examples] == list(VERDICTS)
     assert seen == [len(prompts) - 3] and judge.selection["n"] == len(prompts) - 3  # examples left out
@@ -77,6 +84,23 @@ def test_fit_picks_the_head_by_cross_validation(tiny_lm_model, monkeypatch, info
     assert (judge.predict(prompts, responses).verdict == verdicts).all()
     cv = {(v["head"], v["c"]): v["accuracy"] for v in judge.selection["variants"]}
     assert max(cv.values()) == cv[(head, judge.c)]
+    assert [v["k"] for v in judge.selection["variants"]] == CV_RIGHT[head]
+    # the rules judge: fitted once per fold (on that fold's training rows), then once on all rows for its head
+    assert len(rules_fits) == 5 + (head == "logprobs+rules") and sum(rules_fits[:5]) == 4 * judge.selection["n"]
+
+
+@pytest.mark.parametrize("shots, seed, expected", [(1, 0, [33, 16, 35]), (2, 3, [12, 18, 13, 28, 2, 29]),
+                                                   (3, 1, [6, 15, 27, 16, 19, 28, 5, 23, 29])])
+def test_both_lm_judges_show_the_same_short_worked_examples(monkeypatch, shots, seed, expected):
+    """`shots` pairs per verdict, drawn with `seed` among the 4 x shots shortest of that verdict (pinned rows)."""
+    prompts, responses, verdicts = toy_set()
+    fake = _fake_logprobs({(p, r): np.full(3, -1.0) for p, r in zip(prompts, responses)})
+    shown = [{"prompt": prompts[i], "response": responses[i], "verdict": verdicts[i]} for i in expected]
+    for kind, options in (("lm", {}), ("lm-prefix", {"head": "argmax"})):
+        monkeypatch.setattr(judge_class(kind), "word_logprobs", fake)
+        judge = judge_class(kind)("unused", shots=shots, seed=seed, **options).fit(prompts, responses, verdicts)
+        assert judge.examples == shown, kind
+        assert all(type(e["verdict"]) is str for e in judge.examples), kind  # JSON-ready, not numpy strings
 
 
 def test_fit_predict_round_trip_on_a_tiny_model(tiny_lm_model, tmp_path, one_torch_thread):

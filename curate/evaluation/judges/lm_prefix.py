@@ -27,7 +27,7 @@ from curate.evaluation.judges.softmax import SoftmaxModel
 from curate.evaluation.rules import text_statistics
 from curate.evaluation.verdicts import VERDICTS, JudgeResult
 
-__all__ = ["PrefixLMJudge", "HEADS", "C_GRID", "pick_examples"]
+__all__ = ["PrefixLMJudge", "HEADS", "C_GRID"]
 
 Head = Literal["argmax", "logprobs", "logprobs+rules"]
 HEADS: tuple[str, ...] = ("argmax", "logprobs", "logprobs+rules")
@@ -35,17 +35,6 @@ HEADS: tuple[str, ...] = ("argmax", "logprobs", "logprobs+rules")
 C_GRID = (0.1, 1.0, 10.0)
 """Inverse regularisation strengths tried for the regression heads."""
 _SENTINEL = "\ue000"  # a private-use character that no real request holds: marks where the pair begins
-
-
-def pick_examples(prompts: list[str], responses: list[str], verdicts, shots: int, seed: int) -> list[int]:
-    """Row indices of `shots` short training pairs per verdict (a short prefix), drawn with `seed`."""
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for verdict in VERDICTS:
-        rows = sorted((i for i, v in enumerate(verdicts) if v == verdict), key=lambda i: len(prompts[i])
-                      + len(responses[i]))[: 4 * shots]
-        chosen += sorted(int(i) for i in rng.permutation(rows)[:shots]) if rows else []
-    return chosen
 
 
 class PrefixLMJudge(LMJudge):
@@ -109,11 +98,16 @@ class PrefixLMJudge(LMJudge):
         onehot = np.eye(len(VERDICTS))[rules.verdict_indices(prompts, responses)]
         return np.hstack([logprobs, text_statistics(prompts, responses), onehot])
 
-    def _fit_head(self, head: str, c: float, logprobs, prompts, responses, verdicts):
-        """(rules judge or None, SoftmaxModel or None) fitted on these rows."""
+    def _fit_head(self, head: str, c: float, logprobs, prompts, responses, verdicts,
+                  rules: RulesJudge | None = None):
+        """(rules judge or None, SoftmaxModel or None) fitted on these rows; `rules`, when given, is a rules judge
+        fitted on them already (cross-validation fits it once per fold, not once per C)."""
         if head == "argmax":
             return None, None
-        rules = RulesJudge().fit(prompts, responses, verdicts) if head == "logprobs+rules" else None
+        if head != "logprobs+rules":
+            rules = None
+        elif rules is None:
+            rules = RulesJudge().fit(prompts, responses, verdicts)
         return rules, SoftmaxModel.fit(self._features(head, rules, logprobs, prompts, responses), verdicts, c=c)
 
     def _probabilities(self, head, rules, model, logprobs, prompts, responses) -> np.ndarray:
@@ -134,9 +128,10 @@ class PrefixLMJudge(LMJudge):
         right = np.zeros(len(variants), dtype=int)
         pick = lambda xs, idx: [xs[i] for i in idx]  # noqa: E731
         for train, test in GroupKFold(n_splits).split(logprobs, verdicts, groups):
+            args = (pick(prompts, train), pick(responses, train))
+            fold_rules = RulesJudge().fit(*args, verdicts[train])
             for j, (head, c) in enumerate(variants):
-                args = (pick(prompts, train), pick(responses, train))
-                rules, model = self._fit_head(head, c, logprobs[train], *args, verdicts[train])
+                rules, model = self._fit_head(head, c, logprobs[train], *args, verdicts[train], fold_rules)
                 probs = self._probabilities(head, rules, model, logprobs[test], pick(prompts, test),
                                             pick(responses, test))
                 right[j] += int((np.asarray(VERDICTS)[probs.argmax(1)] == verdicts[test]).sum())
@@ -147,9 +142,7 @@ class PrefixLMJudge(LMJudge):
 
     def fit(self, prompts, responses, verdicts) -> PrefixLMJudge:
         prompts, responses, verdicts = check_pairs(prompts, responses, verdicts)
-        shown = pick_examples(prompts, responses, verdicts, self.shots, self.seed)
-        self.examples = [{"prompt": prompts[i], "response": responses[i], "verdict": str(verdicts[i])}
-                         for i in shown]
+        shown = self.show_examples(prompts, responses, verdicts)
         keep = np.setdiff1d(np.arange(len(prompts)), shown)  # an example's own score would flatter the head
         logprobs = self.word_logprobs([prompts[i] for i in keep], [responses[i] for i in keep])
         prompts, responses, verdicts = [prompts[i] for i in keep], [responses[i] for i in keep], verdicts[keep]
