@@ -170,10 +170,7 @@ def main() -> None:
     refusals = refusal_label_set()
     if args.interim:
         judges, rows = _interim(kinds, refusals, args)
-        labels = None
-        earlier, rows = _merged(Path(args.out), rows, labels)
-        choice = _choose(rows, "on_refusals")
-        choice["why"] += "; interim: no own labels yet, scored on registry:refusals (binary) only"
+        labels, key = None, "on_refusals"
         trained_on = {"labels": None, "note": "no training: label-free candidate (default thresholds / zero-shot)"}
     else:
         own_train, own_test = load_labels(args.labels, "train"), load_labels(args.labels, "test")
@@ -182,10 +179,12 @@ def main() -> None:
             judges[kind], row = _candidate(kind, own_train, own_test, refusals, args)
             rows.append(row)
             print(f"{kind}: held-out {_fmt(row['held_out'])}", flush=True)
-        labels = args.labels
-        earlier, rows = _merged(Path(args.out), rows, labels)
-        choice = _choose(rows, "held_out")
+        labels, key = args.labels, "held_out"
         trained_on = {"labels": own_train.source, "n": len(own_train)}
+    earlier, rows = _merged(Path(args.out), rows, labels)
+    choice = _choose(rows, key)
+    if args.interim:
+        choice["why"] += "; interim: no own labels yet, scored on registry:refusals (binary) only"
     chosen = next(r for r in rows if r["kind"] == choice["kind"])
     result = {**earlier, "candidates": rows, "choice": choice, "labels": labels,
               "seconds": round(time.perf_counter() - started, 1), "machine": machine_info()}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from curate.errors import InputError
-from curate.evaluation.judges import KINDS, default_judge, judge_class, load_judge, save_judge
+from curate.evaluation.judges import KINDS, default_judge, judge_class, load_judge, save_judge, score_verdicts
 from curate.evaluation.judges.artefact import DEFAULT_JUDGE
 from curate.evaluation.rules import STATISTICS, garak_phrases, opens_with_refusal, text_statistics
 from curate.evaluation.verdicts import VERDICTS
@@ -262,3 +262,37 @@ def test_judge_choice_script_on_toy_labels(tmp_path, monkeypatch, capsys):
     assert artefact["trained_on"] == {"labels": f"{labels}:train", "n": 24}
     assert artefact["metrics"]["held_out"]["accuracy"]["k"] == 12 and "refusals_to_own" in artefact["metrics"]
     assert load_judge(saved).predict(prompts, responses).verdict.tolist() == verdicts.tolist()
+
+
+def test_judge_choice_interim_scores_label_free_candidates_and_merges(tmp_path, monkeypatch, capsys):
+    """--interim: candidates that need labels are skipped, rules is scored on refusals only, earlier rows on the
+    same (no) labels stay beside it, and the saved artefact says it was not trained."""
+    import sys
+
+    from bench.eval import judge_choice
+    from curate.evaluation import judge_train
+
+    prompts, responses, verdicts = toy_set()
+    binary = np.where(verdicts == "refusal", "refusal", "compliance")
+    refusals = judge_train.LabelSet(prompts, responses, binary, np.arange(len(prompts)).astype(str), "toy")
+    monkeypatch.setattr(judge_train, "refusal_label_set", lambda: refusals)
+    out, saved = tmp_path / "judge.json", tmp_path / "judge-v2.json"
+    lm_said = np.where(np.arange(len(prompts)) == 0, binary, "refusal" if binary[0] == "compliance" else "compliance")
+    earlier = {"kind": "lm", "fit_seconds": 0.0, "on_refusals": score_verdicts(binary, lm_said, n_boot=20)}
+    out.write_text(json.dumps({"labels": None, "candidates": [earlier], "note": "kept"}))
+    monkeypatch.setattr(sys, "argv", ["judge_choice", "--interim", "--candidates", "linear,rules", "--out", str(out),
+                                      "--save", str(saved), "--n-boot", "20"])
+    judge_choice.main()
+    printed = capsys.readouterr().out
+    assert "skip linear: it needs labels to fit" in printed and "choice: rules (" in printed
+    result = json.loads(out.read_text())
+    assert result["note"] == "kept" and result["labels"] is None
+    assert [r["kind"] for r in result["candidates"]] == ["rules", "lm"] and result["candidates"][1] == earlier
+    rules = result["candidates"][0]
+    assert set(rules) == {"kind", "fit_seconds", "on_refusals"} and rules["on_refusals"]["binary"] is True
+    assert rules["on_refusals"]["accuracy"]["k"] == 36 and rules["on_refusals"]["labels"] == "toy"
+    assert result["choice"] == {"kind": "rules", "why": "highest on_refusals accuracy (36/36); interim: no own "
+                                                        "labels yet, scored on registry:refusals (binary) only"}
+    artefact = json.loads(saved.read_text())
+    assert artefact["trained_on"]["labels"] is None and artefact["metrics"]["choice"] == result["choice"]
+    assert set(artefact["metrics"]) == {"on_refusals", "choice"}
