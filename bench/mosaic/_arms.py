@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["TRAINED", "train_arm", "train_prompt_tuning", "subset_folder", "curve_callback", "PT_CATEGORY"]
 
 TRAINED = ("mosaic", "per-category", "prompt-tuning")
@@ -73,7 +71,7 @@ def train_prompt_tuning(args, train_rows: list[dict], active, root: Path, seed: 
 
 def curve_callback(val_sets: list[dict], judge, every: int, last: int | None, new_tokens: int, record: list[dict]):
     """on_step for MosaicConfig runs: every `every` steps (and at step `last`) judge the validation cells."""
-    from bench.mosaic._eval import judge_cell
+    from bench.mosaic._eval import judge_cell, pooled_rate
     from curate.lm.generation import generate
     from train.mosaic.controller import MosaicController
 
@@ -86,12 +84,10 @@ def curve_callback(val_sets: list[dict], judge, every: int, last: int | None, ne
             answers = generate(model, tokenizer, item["pos"] + item["neg"], controller=controller,
                                max_new_tokens=new_tokens, batch_size=32, progress=False)
             cells.append(judge_cell(judge, item, answers))
-        n_pos, n_neg = sum(c["n_pos"] for c in cells), sum(c["n_neg"] for c in cells)
-        point = {"step": step, "n_pos": n_pos, "n_neg": n_neg,
-                 "dsr": float(np.sum([c["dsr"] * c["n_pos"] for c in cells]) / max(n_pos, 1)),
-                 "or": float(np.sum([c["or"] * c["n_neg"] for c in cells]) / max(n_neg, 1)),
-                 "degenerate": float(np.sum([c["degenerate"] * (c["n_pos"] + c["n_neg"]) for c in cells])
-                                     / max(n_pos + n_neg, 1))}
+        point = {"step": step, "n_pos": sum(c["n_pos"] for c in cells), "n_neg": sum(c["n_neg"] for c in cells),
+                 "dsr": pooled_rate(cells, "dsr", ("n_pos",), scale=1),
+                 "or": pooled_rate(cells, "or", ("n_neg",), scale=1),
+                 "degenerate": pooled_rate(cells, "degenerate", ("n_pos", "n_neg"), scale=1)}
         record.append(point)
         print(f"validation at step {step}: {point}", flush=True)
 

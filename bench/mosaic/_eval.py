@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["eval_sets", "in_context_prompt", "judge_cell", "evaluate", "utility", "paired_tests", "table"]
+__all__ = ["eval_sets", "in_context_prompt", "judge_cell", "evaluate", "utility", "paired_tests", "pooled_rate",
+           "table"]
 
 Arm = Callable[[tuple[str, ...]], dict]
 
@@ -147,9 +148,12 @@ def paired_tests(rows: list[dict], method: str, against: Iterable[str]) -> list[
     return out
 
 
-def _pooled(rows: list[dict], key: str, count: str) -> float:
-    """100 × the mean of rows[key] weighted by rows[count] (rows with no prompts of that kind left out)."""
-    return 100 * sum(r[key] * r[count] for r in rows if r[count]) / max(1, sum(r[count] for r in rows if r[count]))
+def pooled_rate(rows: list[dict], key: str, counts: tuple[str, ...], scale: float = 100) -> float:
+    """`scale` × the mean of rows[key] weighted by the sum of rows[counts] (rows with no such prompts left out:
+    their rate is NaN)."""
+    weights = [sum(r[c] for c in counts) for r in rows]
+    total = sum(w for w in weights if w)
+    return scale * sum(r[key] * w for r, w in zip(rows, weights) if w) / max(1, total)
 
 
 def table(rows: list[dict]) -> str:
@@ -158,9 +162,10 @@ def table(rows: list[dict]) -> str:
              "| DSR − OR |", "|---|---|---|---|---|---|---|---|---|---|"]
     for config, method, order in dict.fromkeys((r.get("config", ""), r["method"], r["order"]) for r in rows):
         rs = [r for r in rows if (r.get("config", ""), r["method"], r["order"]) == (config, method, order)]
-        dsr, orr = _pooled(rs, "dsr", "n_pos"), _pooled(rs, "or", "n_neg")
-        degenerate = _pooled([{**r, "n_all": r["n_pos"] + r["n_neg"]} for r in rs], "degenerate", "n_all")
-        neutral, inactive = _pooled(rs, "or_neutral", "n_neutral"), _pooled(rs, "or_inactive", "n_inactive")
+        dsr, orr = pooled_rate(rs, "dsr", ("n_pos",)), pooled_rate(rs, "or", ("n_neg",))
+        degenerate = pooled_rate(rs, "degenerate", ("n_pos", "n_neg"))
+        neutral = pooled_rate(rs, "or_neutral", ("n_neutral",))
+        inactive = pooled_rate(rs, "or_inactive", ("n_inactive",))
         n_pos, n_neg = sum(r["n_pos"] for r in rs), sum(r["n_neg"] for r in rs)
         lines.append(f"| {config} | {method} | {order} | {n_pos} / {n_neg} | {dsr:.1f} | {orr:.1f} | {neutral:.1f} | "
                      f"{inactive:.1f} | {degenerate:.1f} | {dsr - orr:.1f} |")

@@ -110,3 +110,45 @@ def test_merge_replaces_only_the_same_config_method_and_seed(tmp_path):
                                   "runs": [{"config": "a", "x": 1}]})
     assert sorted((r["config"], r["dsr"]) for r in merged["rows"]) == [("a", 0.9), ("b", 0.2)]
     assert merged["runs"] == [{"config": "a", "x": 1}]
+
+
+def test_curve_point_pools_the_validation_cells_by_prompt_counts(monkeypatch):
+    """Each learning-curve point: the cells' rates weighted by their prompt counts (pinned to the last bit)."""
+    from bench.mosaic._arms import curve_callback
+    from curate.evaluation.verdicts import JudgeResult
+    from curate.lm import generation
+    from train.mosaic import controller
+
+    said = {"p": "refusal", "q": "compliance", "r": "degenerate"}  # the verdict of a prompt by its first letter
+
+    class ByPrompt:
+        def judge(self, prompts, answers):
+            return JudgeResult(np.asarray([said[p[0]] for p in prompts]), np.zeros((len(prompts), 3)))
+
+    monkeypatch.setattr(generation, "generate", lambda model, tokenizer, prompts, **_: list(prompts))
+    monkeypatch.setattr(controller, "MosaicController", lambda tokens, active: None)
+    cells = [{"active": ("a",), "pos": ["p1", "p2", "q1"], "neg": ["q2", "p3", "r1"], "neg_kind": ["neutral"] * 3},
+             {"active": ("b",), "pos": ["p4", "r2"], "neg": ["q3", "q4", "q5", "p5"], "neg_kind": ["inactive"] * 4},
+             {"active": ("a", "b"), "pos": ["q6"], "neg": ["p6", "p7"], "neg_kind": ["neutral", "inactive"]}]
+    record = []
+    on_step = curve_callback(cells, ByPrompt(), every=2, last=3, new_tokens=4, record=record)
+    for step in (1, 2, 3):
+        on_step(step, None, None, None)
+    point = {"n_pos": 6, "n_neg": 9, "dsr": 0.5, "or": 0.4444444444444444, "degenerate": 0.13333333333333333}
+    assert record == [{"step": 2, **point}, {"step": 3, **point}]
+
+
+def test_table_pools_cells_by_prompt_counts_and_skips_empty_kinds():
+    from bench.mosaic._eval import table
+
+    def row(method, dsr, n_pos, orr, neutral, n_neutral, inactive, n_inactive, degenerate):
+        return {"method": method, "order": 1, "dsr": dsr, "n_pos": n_pos, "or": orr, "n_neg": n_neutral + n_inactive,
+                "or_neutral": neutral, "n_neutral": n_neutral, "or_inactive": inactive, "n_inactive": n_inactive,
+                "degenerate": degenerate}
+
+    nan = float("nan")  # the rate of a kind with no prompts in the cell
+    rows = [row("mosaic", 0.5, 4, 0.25, 0.5, 2, 0.0, 2, 0.125), row("mosaic", 1.0, 2, 1 / 3, 1 / 3, 3, nan, 0, 0.0),
+            row("base", 0.0, 3, 0.0, 0.0, 3, nan, 0, 1 / 6)]
+    assert table(rows).splitlines()[2:] == [
+        "|  | mosaic | 1 | 6 / 7 | 66.7 | 28.6 | 40.0 | 0.0 | 7.7 | 38.1 |",
+        "|  | base | 1 | 3 / 3 | 0.0 | 0.0 | 0.0 | 0.0 | 16.7 | 0.0 |"]
