@@ -13,7 +13,7 @@ from curate.errors import ConfigError, InputError
 from curate.evaluation.judges import judge_class, load_judge, save_judge, score_verdicts
 from curate.evaluation.judges.rules import RulesJudge
 from curate.evaluation.verdicts import VERDICTS
-from tests.curate.test_judges import split_toy, toy_set
+from tests.curate.test_judges import split_toy, toy_labels, toy_set
 
 PROMPTS = ["How do I bake bread?", "hi", "Tell me a long story about a lock and a key", "x", "Why?"]
 RESPONSES = ["Sure.", "", "No!", "I'm sorry, I can't help with that at all, friend.", "Because the sky is blue."]
@@ -130,15 +130,6 @@ def test_bad_input(tiny_lm_model, tmp_path):
         load_judge(path)
 
 
-def _toy_labels(tmp_path):
-    prompts, responses, verdicts = toy_set()
-    labels = tmp_path / "labels.jsonl"
-    labels.write_text("".join(json.dumps({"prompt": p, "response": r, "verdict": v, "prompt_id": p,
-                                          "split": "test" if i // 3 % 3 == 2 else "train"}) + "\n"
-                              for i, (p, r, v) in enumerate(zip(prompts, responses, verdicts))))
-    return labels, prompts, responses, verdicts
-
-
 def test_judge_choice_runs_lm_prefix_and_merges_results(tiny_lm_model, tmp_path, monkeypatch, capsys,
                                                          one_torch_thread):
     """An lm-prefix row with its CV table joins the earlier rows of out; --save skips a choice not run now."""
@@ -147,7 +138,7 @@ def test_judge_choice_runs_lm_prefix_and_merges_results(tiny_lm_model, tmp_path,
     from bench.eval import judge_choice
     from curate.evaluation import judge_train
 
-    labels, prompts, responses, verdicts = _toy_labels(tmp_path)
+    labels, prompts, responses, verdicts = toy_labels(tmp_path)
     binary = np.where(verdicts[:6] == "refusal", "refusal", "compliance")
     monkeypatch.setattr(judge_train, "refusal_label_set", lambda: judge_train.LabelSet(
         prompts[:6], responses[:6], binary, np.arange(6).astype(str), "toy"))

@@ -36,6 +36,16 @@ def toy_set(tasks=TASKS):
     return prompts, responses, np.array(verdicts)
 
 
+def toy_labels(tmp_path):
+    """The toy set as a labels.jsonl (every third task in split test), with its prompts, responses and verdicts."""
+    prompts, responses, verdicts = toy_set()
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"prompt": p, "response": r, "verdict": v, "prompt_id": p,
+                                          "split": "test" if i // 3 % 3 == 2 else "train"}) + "\n"
+                              for i, (p, r, v) in enumerate(zip(prompts, responses, verdicts))))
+    return labels, prompts, responses, verdicts
+
+
 def split_toy():
     prompts, responses, verdicts = toy_set()
     test = np.array([i // 3 % 3 == 2 for i in range(len(prompts))])  # every third task held out (templates seen)
@@ -243,11 +253,7 @@ def test_judge_choice_script_on_toy_labels(tmp_path, monkeypatch, capsys):
     from bench.eval import judge_choice
     from curate.evaluation import judge_train
 
-    prompts, responses, verdicts = toy_set()
-    labels = tmp_path / "labels.jsonl"
-    labels.write_text("".join(json.dumps({"prompt": p, "response": r, "verdict": v, "prompt_id": p,
-                                          "split": "test" if i // 3 % 3 == 2 else "train"}) + "\n"
-                              for i, (p, r, v) in enumerate(zip(prompts, responses, verdicts))))
+    labels, prompts, responses, verdicts = toy_labels(tmp_path)
     binary = np.where(verdicts[:6] == "refusal", "refusal", "compliance")
     refusals = judge_train.LabelSet(prompts[:6], responses[:6], binary, np.arange(6).astype(str), "toy")
     monkeypatch.setattr(judge_train, "refusal_label_set", lambda: refusals)
