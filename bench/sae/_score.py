@@ -46,33 +46,12 @@ class RecordStats:
     l0: float
 
 
-def _read_shard(source, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors [n, d] float32, record id of each row) of one shard, read once; the same rows, checks and
-    first-token filter as `source.read_shard(name)`."""
-    from curate.errors import InputError
-    from curate.io import read_table, require_columns
-
-    path = source.folder / name
-    table = read_table(path, what="the shards written by `curate embed --encoder lm --pooling none`")
-    require_columns(table, ["id", "embedding"], path)
-    flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    vectors = np.asarray(flat, dtype=np.float32).reshape(-1, source.dim)
-    if not np.isfinite(vectors).all():
-        raise InputError(f"{path}: {int((~np.isfinite(vectors)).sum())} activation values are NaN or infinite; "
-                         "re-embed the input with `curate embed ... --pooling none` (check the model's dtype)")
-    ids = np.asarray(table.column("id").to_pylist(), dtype=object)
-    if source.skip_first_token and "token_index" in table.column_names:
-        keep = table.column("token_index").to_numpy() != 0
-        vectors, ids = vectors[keep], ids[keep]
-    return vectors, ids
-
-
 def load_held_out(folder: str | Path, max_tokens: int, seed: int = 0, skip_first_token: bool = True) -> HeldOut:
     """Whole records of a held-out activation folder, a seeded subset of them when there are over `max_tokens`."""
     from train.sae.data import open_activations
 
     source = open_activations(folder, skip_first_token=skip_first_token, option="--held")
-    vectors, ids = zip(*(_read_shard(source, name) for name in source.shards))
+    vectors, ids = zip(*(source.read_records(name) for name in source.shards))
     x, names = np.concatenate(vectors), np.concatenate(ids)
     _, record = np.unique(names, return_inverse=True)
     if len(x) > max_tokens:

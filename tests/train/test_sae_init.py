@@ -172,13 +172,13 @@ def test_held_out_subset_keeps_whole_records(planted):
 @pytest.mark.parametrize("skip_first_token", [False, True])
 def test_one_read_per_shard_gives_the_rows_of_read_shard(planted, skip_first_token, monkeypatch):
     import curate.io
-    from bench.sae._score import _read_shard, load_held_out
+    from bench.sae._score import load_held_out
     from train.sae.data import open_activations
 
     folder, _ = planted
     source = open_activations(folder / "held", skip_first_token=skip_first_token)
     for name in source.shards:
-        vectors, ids = _read_shard(source, name)
+        vectors, ids = source.read_records(name)
         assert np.array_equal(vectors, source.read_shard(name)) and len(ids) == len(vectors)
     reads = []
     original = curate.io.read_table

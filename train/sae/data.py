@@ -42,19 +42,30 @@ class ActivationSource:
     def read_shard(self, name: str) -> np.ndarray:
         """float32 [rows, d] of one shard (without each record's first token when asked); a corrupt shard, one
         without an `embedding` column or one holding NaN/inf is an InputError naming it."""
+        return self._read(name, with_ids=False)[0]
+
+    def read_records(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the rows of `read_shard(name)`, the record id of each row as an object array), from one read of the
+        shard; a shard without an `id` column is an InputError naming it."""
+        return self._read(name, with_ids=True)
+
+    def _read(self, name: str, with_ids: bool) -> tuple[np.ndarray, np.ndarray | None]:
         from curate.io import read_table, require_columns
 
         path = self.folder / name
         table = read_table(path, what="the shards written by `curate embed --encoder lm --pooling none`")
-        require_columns(table, ["embedding"], path)
+        require_columns(table, ["id", "embedding"] if with_ids else ["embedding"], path)
         flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         vectors = np.asarray(flat, dtype=np.float32).reshape(-1, self.dim)
         if not np.isfinite(vectors).all():
             raise InputError(f"{path}: {int((~np.isfinite(vectors)).sum())} activation values are NaN or infinite; "
                              "re-embed the input with `curate embed ... --pooling none` (check the model's dtype)")
+        # ids only when asked: a training epoch reads every shard and needs none of them
+        ids = np.asarray(table.column("id").to_pylist(), dtype=object) if with_ids else None
         if self.skip_first_token and "token_index" in table.column_names:
-            vectors = vectors[table.column("token_index").to_numpy() != 0]
-        return vectors
+            keep = table.column("token_index").to_numpy() != 0
+            vectors, ids = vectors[keep], (ids[keep] if with_ids else None)
+        return vectors, ids
 
     def iter_shards(self, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
         for i in (range(len(self.shards)) if order is None else order):
