@@ -113,7 +113,7 @@ class MultiLayerBuilder:
         device = resolve_device(self.config.device)
         dtype = autocast_dtype(device, "float16" if self.config.precision == "auto" and device.type == "cuda"
                                else self.config.precision)
-        tokenizer, model = load_causal_lm(self.config.model)
+        tokenizer, model = load_causal_lm(self.config.model, progress=self.config.progress)
         return MultiLayerEncoder(tokenizer, model, layers=list(self.layers), batch_size=self.config.batch_size,
                                  max_length=self.config.max_length, device=device, dtype=dtype)
 

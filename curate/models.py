@@ -8,11 +8,13 @@ Any other string passes through as a local path or hub id (hub ids need network,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,6 +31,7 @@ __all__ = [
     "load_tokenizer",
     "load_text_encoder",
     "load_causal_lm",
+    "transformers_bars",
     "describe_models",
 ]
 
@@ -157,29 +160,49 @@ def load_tokenizer(name: str, **kwargs):
     return AutoTokenizer.from_pretrained(resolve_model_path(name), **_offline_kwargs(name), **kwargs)
 
 
-def _load_model(auto_class, name: str, device, dtype):
+@contextlib.contextmanager
+def transformers_bars(enabled: bool) -> Iterator[None]:
+    """Hide transformers' own progress bars ("Loading weights", GGUF conversion) while the block runs when
+    `enabled` is False; restore them after."""
+    if enabled:
+        yield
+        return
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
+
+
+def _load_model(auto_class, name: str, device, dtype, progress: bool):
     """`auto_class.from_pretrained` offline for registry names and folders, in eval mode, on `device`."""
-    model = auto_class.from_pretrained(resolve_model_path(name), **_offline_kwargs(name),
-                                       **({"dtype": dtype} if dtype else {}))
+    with transformers_bars(progress):  # the first smollm2-135m load converts the GGUF inside resolve_model_path
+        model = auto_class.from_pretrained(resolve_model_path(name), **_offline_kwargs(name),
+                                           **({"dtype": dtype} if dtype else {}))
     model.eval()
     if device is not None:
         model.to(device)
     return model
 
 
-def load_text_encoder(name: str = "minilm", device=None, dtype=None):
-    """(tokenizer, encoder model in eval mode) for sentence embeddings."""
+def load_text_encoder(name: str = "minilm", device=None, dtype=None, progress: bool = True):
+    """(tokenizer, encoder model in eval mode) for sentence embeddings; progress=False hides the loading bar."""
     from transformers import AutoModel
 
-    model = _load_model(AutoModel, name, device, dtype)
+    model = _load_model(AutoModel, name, device, dtype, progress)
     return load_tokenizer(name), model
 
 
-def load_causal_lm(name: str = "smollm2-135m", device=None, dtype=None):
-    """(tokenizer, causal LM in eval mode). Pads on the left for batched generation."""
+def load_causal_lm(name: str = "smollm2-135m", device=None, dtype=None, progress: bool = True):
+    """(tokenizer, causal LM in eval mode). Pads on the left for batched generation; progress=False hides the
+    loading bar."""
     from transformers import AutoModelForCausalLM
 
-    model = _load_model(AutoModelForCausalLM, name, device, dtype)
+    model = _load_model(AutoModelForCausalLM, name, device, dtype, progress)
     tokenizer = load_tokenizer(name)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

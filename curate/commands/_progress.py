@@ -1,25 +1,9 @@
-"""`--no-progress` for the bars that libraries draw themselves (transformers' "Loading weights")."""
+"""`--no-progress` for the bars that libraries draw themselves (transformers' "Loading weights").
 
-from __future__ import annotations
+The loaders of curate.models take a `progress` option themselves; this is the same switch for a command that
+wraps its whole run in it (diagnose-heads, train mosaic).
+"""
 
-import contextlib
-from collections.abc import Iterator
+from curate.models import transformers_bars as library_bars
 
 __all__ = ["library_bars"]
-
-
-@contextlib.contextmanager
-def library_bars(enabled: bool) -> Iterator[None]:
-    """Hide transformers' progress bars while the block runs when `enabled` is False; restore them after."""
-    if enabled:
-        yield
-        return
-    from transformers.utils import logging
-
-    was_enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            logging.enable_progress_bar()

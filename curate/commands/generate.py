@@ -55,7 +55,8 @@ def run(config: GenerateConfig) -> list[str]:
             raise ConfigError(f"--controls {config.controls}: no such folder")
         controller = load_controller(config.controls, active=config.active)
     apply_threads(config)
-    tokenizer, model = load_causal_lm(config.model, device=resolve_device(config.device), dtype=torch.float32)
+    tokenizer, model = load_causal_lm(config.model, device=resolve_device(config.device), dtype=torch.float32,
+                                      progress=config.progress)
     return generate_answers(model, tokenizer, list(config.prompt), controller=controller, system=config.system,
                             max_new_tokens=config.max_new_tokens, progress=False)
 

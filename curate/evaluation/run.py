@@ -99,7 +99,7 @@ def run(config: EvalConfig) -> dict:
     apply_threads(config)
     device = resolve_device(config.device)
     controller = _controller(config)  # a bad --controls/--steer folder fails before the model loads
-    tokenizer, model = load_causal_lm(config.model, device=device)
+    tokenizer, model = load_causal_lm(config.model, device=device, progress=config.progress)
     ensure_chat_template(tokenizer, config.template, config.model)
     config.out.mkdir(parents=True, exist_ok=True)
     save_config(config, config.out / "eval_config.json")

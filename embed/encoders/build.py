@@ -35,13 +35,13 @@ class EncoderBuilder:
         if config.encoder == "text":
             from curate.models import load_text_encoder
 
-            tokenizer, model = load_text_encoder(config.model)
+            tokenizer, model = load_text_encoder(config.model, progress=config.progress)
             return TextEncoder(tokenizer, model, max_length=config.max_length, **common)
         if config.encoder == "lm":
             from curate.models import load_causal_lm
             from embed.encoders.lm import CausalLMEncoder
 
-            tokenizer, model = load_causal_lm(config.model)
+            tokenizer, model = load_causal_lm(config.model, progress=config.progress)
             return CausalLMEncoder(tokenizer, model, layer=config.layer, pooling=config.pooling,
                                    max_length=config.max_length, **common)
         from embed.encoders.clip import ClipEncoder

@@ -83,7 +83,7 @@ def load_training_inputs(config) -> TrainingInputs:
     rows, weights = rows_and_weights(table, config, config.data)
     apply_threads(config)
     device = resolve_device(config.device)
-    tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32)
+    tokenizer, model = load_causal_lm(config.model, device=device, dtype=torch.float32, progress=config.progress)
     return TrainingInputs(table, rows, weights, device, tokenizer, model)
 
 
