@@ -10,7 +10,6 @@ outliers the dictionary was not built on.
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -101,10 +100,29 @@ class SteeringController:
                 handle.remove()
 
 
-def _options(path: Path, options: dict) -> dict:
-    """steering.json in the dictionary folder gives defaults; keyword options override it."""
-    saved = json.loads((path / "steering.json").read_text()) if (path / "steering.json").is_file() else {}
-    return {**saved, **{k: v for k, v in options.items() if v is not None}}
+def _saved_options(path: Path) -> dict:
+    """The folder's steering.json (defaults for load_controller), {} when it has none."""
+    from curate.io import read_json
+
+    settings = path / "steering.json"
+    if not settings.is_file():
+        return {}
+    saved = read_json(settings, what="the steering options of a dictionary folder (k, strength, layers, method)")
+    if not isinstance(saved, dict):
+        raise InputError(f"{settings}: holds {type(saved).__name__}, not an object of steering options; write e.g. "
+                         '{"k": 8, "strength": 1.0}')
+    return saved
+
+
+def _check_saved_k(path: Path, options: dict, atoms: int) -> None:
+    """OMP codes each token with k of a layer's atoms; a steering.json k above that count is an error, not the
+    silent clamp of remove_components (a k given by the caller is the caller's to check against its own flag)."""
+    k = options.get("k")
+    if k is None or options.get("method", "omp") != "omp":
+        return
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= atoms:
+        raise ConfigError(f"{path / 'steering.json'}: k {k!r}, but the dictionary in {path} has {atoms} atoms per "
+                          f"layer; set k between 1 and {atoms}")
 
 
 def load_controller(path: str | Path, **options):
@@ -117,13 +135,16 @@ def load_controller(path: str | Path, **options):
     if (path / "sae.safetensors").exists():
         raise InputError(f"{path} is an SAE folder; load it with "
                          "curate.evaluation.controls.load_controller('steer', …)")
-    options = _options(path, options)
+    given = {k: v for k, v in options.items() if v is not None}
+    options = {**_saved_options(path), **given}
     dictionary = load_dictionary(path)
     layers = options.pop("layers", None) or dictionary.layers
     layers = [int(v) for v in (layers.split(",") if isinstance(layers, str) else layers)]
     missing = [L for L in layers if L not in dictionary.atoms]
     if missing:
         raise ConfigError(f"steering: layers {missing} are not in the dictionary {path} (it has {dictionary.layers})")
+    if "k" not in given:
+        _check_saved_k(path, options, min(int(dictionary.atoms[L].shape[0]) for L in layers))
     targets = options.pop("labels_to_remove", ["undesirable"])
     remove = torch.tensor([label in targets for label in dictionary.concepts["label"].to_list()])
     if not remove.any():

@@ -3,17 +3,14 @@
 `curate eval --model … --out …` runs an evaluation; `curate eval compare A B` compares two of them.
 """
 
-from pathlib import Path
-
 import click
 from click.core import ParameterSource
 
 from curate.config import config_options
-from curate.errors import ConfigError, InputError
 from curate.evaluation.compare import CompareConfig
 from curate.evaluation.config import EvalConfig
 
-__all__ = ["eval_command", "compare", "check_before_model"]
+__all__ = ["eval_command", "compare"]
 
 
 @click.group("eval", invoke_without_command=True)
@@ -33,44 +30,8 @@ def eval_command(ctx: click.Context, **options) -> None:
     from curate.evaluation.report import summary_line
     from curate.evaluation.run import run
 
-    config = EvalConfig(**options)
-    check_before_model(config)
-    summary = run(config)
+    summary = run(EvalConfig(**options))
     click.echo(summary_line(summary) + f" -> {options['out']}")
-
-
-def check_before_model(config: EvalConfig) -> None:
-    """What the evaluation would otherwise find only after loading the model: a --judge file that does not load,
-    and a k in the --steer folder's steering.json that its dictionary cannot give."""
-    if config.judge_path is not None:
-        from curate.evaluation.judges.artefact import load_judge
-
-        load_judge(config.judge_path)
-    if config.steer is not None:
-        _check_steering_k(Path(config.steer))
-
-
-def _check_steering_k(folder: Path) -> None:
-    """OMP codes each token with k of a layer's atoms; a k above that count is an error, not a silent clamp."""
-    from curate.evaluation.controls import is_sae_folder
-    from curate.io import read_json
-
-    settings = folder / "steering.json"
-    if is_sae_folder(folder) or not settings.is_file():
-        return
-    saved = read_json(settings, what="the steering options of a dictionary folder (k, strength, layers, method)")
-    if not isinstance(saved, dict):
-        raise InputError(f"{settings}: holds {type(saved).__name__}, not an object of steering options; write e.g. "
-                         '{"k": 8, "strength": 1.0}')
-    k = saved.get("k")
-    if k is None or saved.get("method", "omp") != "omp":
-        return
-    from concepts.dictionary_io import load_dictionary
-
-    atoms = min(int(a.shape[0]) for a in load_dictionary(folder).atoms.values())
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= atoms:
-        raise ConfigError(f"{settings}: k {k!r}, but the dictionary in {folder} has {atoms} atoms per layer; "
-                          f"set k between 1 and {atoms}")
 
 
 def _param(command: click.Command, name: str) -> click.Parameter:

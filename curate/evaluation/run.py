@@ -98,14 +98,16 @@ def run(config: EvalConfig) -> dict:
     nll_rows = load_rows(config.nll_data, config, needs_response=True) if config.nll_data else None
     apply_threads(config)
     device = resolve_device(config.device)
-    controller = _controller(config)  # a bad --controls/--steer folder fails before the model loads
+    # a judge file that does not load, or a bad --controls/--steer folder, fails before the model loads
+    judge, judge_summary = make_judge(config) if inputs or config.judge_path else (None, None)
+    controller = _controller(config)
     tokenizer, model = load_causal_lm(config.model, device=device, progress=config.progress)
     ensure_chat_template(tokenizer, config.template, config.model)
     config.out.mkdir(parents=True, exist_ok=True)
     save_config(config, config.out / "eval_config.json")
     summary: dict = {"model": config.model, "device": str(device)}
     if inputs:
-        judge, summary["judge"] = make_judge(config)
+        summary["judge"] = judge_summary
         results = [_generate_and_judge(model, tokenizer, rows, config, controller, judge, kind)
                    for kind, rows in inputs.items()]
         for kind, res in zip(inputs, results):

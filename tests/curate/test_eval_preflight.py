@@ -1,4 +1,5 @@
-"""`curate eval` checks its --judge file and the k of a --steer folder before any model work."""
+"""The evaluation checks its --judge file and the k of a --steer folder before any model work, however it is
+run (`curate eval`, a `curate run` recipe, run() itself)."""
 
 from __future__ import annotations
 
@@ -109,3 +110,49 @@ def test_steering_json_that_is_not_an_object(tmp_path, prompts, no_model, capsys
     (folder / "steering.json").write_text("[8]")
     err = _error(_eval(prompts, tmp_path / "eval", "--steer", str(folder)), capsys)
     assert "steering.json" in err and "not an object" in err, err
+
+
+def test_the_recipe_path_checks_the_judge_before_the_model(tmp_path, prompts, no_model, capsys):
+    """The checks live in the evaluation, not the command: `curate run` and run() itself get them too."""
+    import yaml
+
+    from curate.errors import InputError
+    from curate.evaluation.config import EvalConfig
+    from curate.evaluation.run import run
+
+    judge = tmp_path / "judge.json"
+    judge.write_text(JUDGES["bad JSON"][0])
+    with pytest.raises(InputError, match="judge.json: not a readable JSON file"):
+        run(EvalConfig(out=tmp_path / "direct", model="tiny-unused", prompts=str(prompts), judge_path=judge,
+                       progress=False))
+    assert not (tmp_path / "direct").exists()
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"out": str(tmp_path / "run"), "report": False, "stages": [
+        {"stage": "eval", "out": "eval", "model": "tiny-unused", "prompts": str(prompts), "judge_path": str(judge),
+         "progress": False}]}))
+    err = _error(["run", str(recipe)], capsys)
+    assert "stage 'eval'" in err and "judge.json: not a readable JSON file" in err, err
+    assert not (tmp_path / "run" / "eval").exists()
+
+
+def test_the_judge_file_is_read_once(tmp_path, prompts, no_model, monkeypatch):
+    import curate.evaluation.judges.artefact as artefact
+
+    reads = []
+    original = artefact.load_judge
+    monkeypatch.setattr(artefact, "load_judge", lambda path, *a, **kw: reads.append(path) or original(path, *a, **kw))
+    with pytest.raises(RuntimeError, match=MODEL_LOADED):
+        main(_eval(prompts, tmp_path / "eval", "--judge", str(DEFAULT_JUDGE)))
+    assert reads == [DEFAULT_JUDGE]
+
+
+def test_load_controller_checks_the_k_of_steering_json(tmp_path):
+    """Any caller of the loader gets the check; a k the caller passes replaces the file's and is not its to judge."""
+    from concepts.steering import load_controller
+    from curate.errors import ConfigError
+
+    folder = _dictionary(tmp_path / "dict", {"k": 9, "strength": 1.0})
+    with pytest.raises(ConfigError, match=r"steering.json: k 9, .* 8 atoms per layer; set k between 1 and 8"):
+        load_controller(folder)
+    assert load_controller(folder, k=4).options["k"] == 4
+    assert load_controller(folder, method="lasso", alpha=0.1).options["method"] == "lasso"
