@@ -145,20 +145,34 @@ class PrefixLMJudge(LMJudge):
         shown = self.show_examples(prompts, responses, verdicts)
         keep = np.setdiff1d(np.arange(len(prompts)), shown)  # an example's own score would flatter the head
         logprobs = self.word_logprobs([prompts[i] for i in keep], [responses[i] for i in keep])
-        prompts, responses, verdicts = [prompts[i] for i in keep], [responses[i] for i in keep], verdicts[keep]
+        return self.fit_logprobs([prompts[i] for i in keep], [responses[i] for i in keep], verdicts[keep], logprobs)
+
+    def fit_logprobs(self, prompts, responses, verdicts, logprobs: np.ndarray) -> PrefixLMJudge:
+        """`fit` after its model pass: the head (picked by cross-validation when none is set) on given [n, 3]
+        `word_logprobs` of these rows under this judge's examples, which the rows should not include; for callers
+        that cache the model pass (bench.eval.judge_choice)."""
+        prompts, responses, verdicts = check_pairs(prompts, responses, verdicts)
         if self.head is None:
             self.selection = self._cross_validate(logprobs, prompts, responses, verdicts)
             self.head, self.c = self.selection["chosen"]["head"], float(self.selection["chosen"]["c"])
         self.rules, self.calibration = self._fit_head(self.head, self.c, logprobs, prompts, responses, verdicts)
         return self
 
-    def _predict(self, prompts, responses) -> JudgeResult:
+    def predict_logprobs(self, prompts, responses, logprobs: np.ndarray) -> JudgeResult:
+        """The head's verdicts from given [n, 3] `word_logprobs` (no model pass; empty answers are not special
+        here, as they are in `predict`)."""
+        self._require_head()
+        return JudgeResult.from_scores(self._probabilities(self.head, self.rules, self.calibration, logprobs,
+                                                           list(prompts), list(responses)))
+
+    def _require_head(self) -> None:
         if self.head is None:
             raise RuntimeError("PrefixLMJudge.predict before fit: fit it on labels, load a saved judge, or give "
                                "head='argmax' for zero-shot")
-        logprobs = self.word_logprobs(prompts, responses)
-        return JudgeResult.from_scores(self._probabilities(self.head, self.rules, self.calibration, logprobs,
-                                                           prompts, responses))
+
+    def _predict(self, prompts, responses) -> JudgeResult:
+        self._require_head()  # before the model pass
+        return self.predict_logprobs(prompts, responses, self.word_logprobs(prompts, responses))
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "head": self.head, "c": self.c, "selection": self.selection,
