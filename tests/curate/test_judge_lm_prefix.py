@@ -148,7 +148,7 @@ def test_judge_choice_runs_lm_prefix_and_merges_results(tiny_lm_model, tmp_path,
     out.write_text(json.dumps({"labels": str(labels), "candidates": [earlier_rules], "note": "kept"}))
     monkeypatch.setattr(sys, "argv", ["judge_choice", "--labels", str(labels), "--candidates", "lm-prefix",
                                       "--lm-model", str(tiny_lm_model), "--lm-shots", "1", "--out", str(out),
-                                      "--save", str(saved), "--n-boot", "20"])
+                                      "--save", str(saved), "--n-boot", "20", "--select", "held-out"])
     judge_choice.main()
     result = json.loads(out.read_text())
     assert result["note"] == "kept" and [r["kind"] for r in result["candidates"]] == ["rules", "lm-prefix"]

@@ -247,7 +247,8 @@ def test_legacy_binary_judge_files_still_load(tmp_path, monkeypatch):
 
 
 def test_judge_choice_script_on_toy_labels(tmp_path, monkeypatch, capsys):
-    """bench.eval.judge_choice end to end on hand-written toy labels (rules only): table, JSON, saved artefact."""
+    """bench.eval.judge_choice --select held-out end to end on hand-written toy labels (rules only): table, JSON,
+    saved artefact."""
     import sys
 
     from bench.eval import judge_choice
@@ -259,7 +260,8 @@ def test_judge_choice_script_on_toy_labels(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(judge_train, "refusal_label_set", lambda: refusals)
     out, saved = tmp_path / "judge.json", tmp_path / "judge-v2.json"
     monkeypatch.setattr(sys, "argv", ["judge_choice", "--labels", str(labels), "--candidates", "rules",
-                                      "--out", str(out), "--save", str(saved), "--n-boot", "50"])
+                                      "--out", str(out), "--save", str(saved), "--n-boot", "50",
+                                      "--select", "held-out"])
     judge_choice.main()
     result = json.loads(out.read_text())
     assert result["choice"]["kind"] == "rules" and result["candidates"][0]["held_out"]["accuracy"]["n"] == 12
