@@ -12,7 +12,7 @@ import pytest
 from bench.eval import _judge_cv, judge_choice
 from curate.errors import ConfigError, InputError
 from curate.evaluation import judge_train
-from curate.evaluation.judges import judge_class
+from curate.evaluation.judges import judge_class, lm_prefix
 from curate.evaluation.verdicts import VERDICTS
 from tests.curate.test_judges import toy_set
 
@@ -59,6 +59,7 @@ def _fake_lm(monkeypatch, prompts, responses, labels, split, calls):
         return np.stack([lookup[(p, r)] for p, r in zip(ps, rs)]) if ps else np.zeros((0, 3))
 
     monkeypatch.setattr(judge_class("lm-prefix"), "word_logprobs", word_logprobs)
+    monkeypatch.setattr(lm_prefix, "C_GRID", (1.0,))  # one C per head: the inner CV's regressions are the cost here
     refusals = judge_train.LabelSet(prompts[:6], responses[:6], np.where(labels[:6] == "refusal", "refusal",
                                                                          "compliance"), np.arange(6).astype(str), "toy")
     monkeypatch.setattr(judge_train, "refusal_label_set", lambda: refusals)
