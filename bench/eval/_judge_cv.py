@@ -256,6 +256,6 @@ def paired_with_rules(table, chosen: str) -> dict:
     label = np.asarray(table.column("label").to_pylist(), dtype=str)
     right = {arm: np.asarray(table.column(name).to_pylist(), dtype=str) == label for arm, name in names.items()}
     test = mcnemar(right["rules"], right["chosen"])
-    return {"n": int(label.size), "chosen": {"kind": chosen, **rate(int(right["chosen"].sum()), label.size)},
-            "rules": rate(int(right["rules"].sum()), label.size),
-            "mcnemar": {"a": "rules", "b": chosen, **test}}
+    result = {"n": int(label.size), "chosen": {"kind": chosen, **rate(int(right["chosen"].sum()), label.size)},
+              "rules": rate(int(right["rules"].sum()), label.size), "mcnemar": {"a": "rules", "b": chosen, **test}}
+    return result | ({"note": "the choice is rules itself: no difference to test"} if chosen == "rules" else {})
