@@ -142,3 +142,15 @@ def test_a_stopped_run_resumes_from_its_work_folder(tmp_path, monkeypatch):
     assert cv_of(again)["lm-prefix"]["per_fold"][2]["seconds"] != 123.0
     with pytest.raises(InputError, match=r"manifest.json: cached for other folds \(folds differ\); pass another"):
         _run(monkeypatch, path, out, work, "--folds", "3")
+
+
+def test_the_final_lm_prefix_fit_from_the_cache_equals_its_own_fit(tmp_path, monkeypatch):
+    path, prompts, responses, labels, split = _labels(tmp_path)
+    _fake_lm(monkeypatch, prompts, responses, labels, split, [])
+    train = judge_train.load_labels(str(path), "train")
+    options = {"model_name": "fake", "shots": 1, "batch_size": 4}
+    cv = _judge_cv.CrossValidation(train, 4, 0, options, tmp_path / "work", n_boot=10)
+    cached = cv.fit_on_train("lm-prefix", options)
+    plain = judge_class("lm-prefix")(**options).fit(train.prompts, train.responses, train.verdicts)
+    assert cached.to_dict() == plain.to_dict() and len(cached.examples) == 3
+    np.testing.assert_allclose(cached.predict(prompts, responses).scores, plain.predict(prompts, responses).scores)
