@@ -5,7 +5,9 @@ worker's embedding shards (a path or fsspec URL every worker sees), builds and k
 (kNN-sparse or stream) and every per-row vector of the solve. Each Sinkhorn half-step is one call per worker that
 sends O(m) numbers and gets back O(m): per-anchor sums or log-sum-exp pairs (max, Σ exp(v − max)), merged here
 (dask_sinkhorn.py, dask_pushpull.py). The driver holds the layout, O(m) arrays and, at the end, the per-row
-weights and potentials it returns. `call` counts the payload bytes it sends and receives (`traffic`). A worker that
+weights and potentials it returns. `traffic` counts payload bytes: `sent` and `received` those of the O(m) calls
+(a worker merges its shards' partials before it replies, so a half-step moves O(m · workers) whatever the number of
+shards), `gathered` the per-row replies (`rows`, `shard_ids`: O(n), once per solve and write). A worker that
 dies holding shards loses their state: the call raises WorkerLostError and nothing is written; a rerun rebuilds.
 
 `DaskKernel` is the older LogKernel over in-memory shards (each half-step moves O(n) numbers): a drop-in kernel
@@ -63,7 +65,7 @@ class ShardedCorpus:
     def __init__(self, client, sources: list[ShardSource]):
         workers = sorted(client.scheduler_info()["workers"])
         self.client, self.layout = client, place_shards(sources, workers)
-        self.traffic = {"sent": 0, "received": 0, "calls": 0}
+        self.traffic = {"sent": 0, "received": 0, "calls": 0, "gathered": 0}
         self._futures = [client.submit(ShardGroup, group, actor=True, workers=[w], allow_other_workers=True,
                                        pure=False) for w, group in self.layout.items()]
         self.groups = self._wait(self._futures, "starting the shard holders")
@@ -116,9 +118,12 @@ class ShardedCorpus:
 
     def call(self, method: str, *args) -> list:
         """`method(*args)` on every group; the replies in group order."""
+        return self._call(method, args, "received")
+
+    def _call(self, method: str, args: tuple, counter: str) -> list:
         replies = self._wait([getattr(group, method)(*args) for group in self.groups], f"running {method}")
         self.traffic["sent"] += _nbytes(args) * len(self.groups)
-        self.traffic["received"] += _nbytes(replies)
+        self.traffic[counter] += _nbytes(replies)  # 'received' (O(m) replies) or 'gathered' (per-row replies)
         self.traffic["calls"] += len(self.groups)
         return replies
 
@@ -129,7 +134,8 @@ class ShardedCorpus:
 
     def rows(self, method: str, *args) -> list[np.ndarray]:
         """Per-shard replies (shard index, array, ...) concatenated in shard order: one [n] array per field."""
-        parts = sorted((part for reply in self.call(method, *args) for part in reply), key=lambda p: p[0])
+        replies = self._call(method, args, "gathered")
+        parts = sorted((part for reply in replies for part in reply), key=lambda p: p[0])
         fields = len(parts[0]) - 1
         return [np.concatenate([p[k + 1] for p in parts]) for k in range(fields)]
 
@@ -149,7 +155,7 @@ class ShardedCorpus:
         for group, sources in zip(self.groups, self.layout.values()):
             if any(s.index == index for s in sources):
                 ids, good = self._wait([group.shard_ids(index)], "reading a shard's ids")[0]
-                self.traffic["received"] += sum(len(i) for i in ids) + good.nbytes
+                self.traffic["gathered"] += sum(len(i) for i in ids) + good.nbytes
                 return ids, good
         raise KeyError(f"no worker holds shard {index}")
 

@@ -4,11 +4,13 @@ Synthetic clustered unit vectors (d = 384, 5 % harmful) are written as an embedd
 with 10k safe + 10k harmful anchors beside it; `curate sot-weight --dask local:N --solver sparse` then weights the
 folder, its workers reading their own shards. Each size runs in its own subprocess (data generation in another),
 and reports wall time, the driver's peak RSS and the workers' (psutil, sampled every 50 ms in a thread), the
-payload bytes the driver sent and received per outer step, and, up to --compare-max rows, the largest weight
-difference from the same command run locally.
+payload bytes the driver sent and received per outer step (the O(m) calls of the iterations; the one O(n) gather
+of the results is not in them), and, up to --compare-max rows, the largest weight difference from the same
+command run locally.
 
     .venv/bin/python -m bench.sot.dask_scale                    # n = 1e5 and 1e6
     .venv/bin/python -m bench.sot.dask_scale --n 20000          # smoke run
+    .venv/bin/python -m bench.sot.dask_scale --n 20000 --shard-rows 2000 --anchors 2000   # many small shards
     .venv/bin/python -m bench.sot.dask_scale --n 100000 1000000 --workers 4 --out results.json
 
 Results go to bench/results/sot/dask_scale.json (or --out); the work folder (--work) keeps the data and outputs.
@@ -46,7 +48,7 @@ def _write_folder(folder: Path, parts, dim: int) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
-def generate(n: int, work: Path, anchors: int) -> None:
+def generate(n: int, work: Path, anchors: int, shard_rows: int = SHARD_ROWS) -> None:
     """Corpus (n rows, the last 5 % harmful) and both anchor sets as embedding folders, shard by shard."""
     import numpy as np
 
@@ -58,8 +60,8 @@ def generate(n: int, work: Path, anchors: int) -> None:
     n_harm = n // 20
 
     def corpus():
-        for start in range(0, n, SHARD_ROWS):
-            rows = min(SHARD_ROWS, n - start)
+        for start in range(0, n, shard_rows):
+            rows = min(shard_rows, n - start)
             harmful = np.arange(start, start + rows) >= n - n_harm
             x = np.empty((rows, 384), dtype=np.float32)
             for label, which in ((False, benign), (True, harm)):
@@ -148,7 +150,7 @@ def compare(n: int, work: Path) -> dict:
 def _child(args, *extra: str) -> dict | None:
     command = [sys.executable, "-m", "bench.sot.dask_scale", "--work", str(args.work), "--anchors", str(args.anchors),
                "--knn", str(args.knn), "--clusters", str(args.clusters), "--max-outer", str(args.max_outer),
-               "--workers", str(args.workers), "--dtype", args.dtype, *extra]
+               "--workers", str(args.workers), "--dtype", args.dtype, "--shard-rows", str(args.shard_rows), *extra]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
@@ -165,6 +167,8 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=2048, help="k-means anchor compression")
     parser.add_argument("--max-outer", type=int, default=60)
     parser.add_argument("--workers", type=int, default=2, help="worker processes of --dask local:N")
+    parser.add_argument("--shard-rows", type=int, default=SHARD_ROWS, help="rows per corpus shard (many small "
+                        "shards: the per-step traffic must not grow with their number)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--compare-max", type=int, default=100_000, help="also run locally up to this n")
     parser.add_argument("--work", type=Path, default=None, help="data and outputs (default: a temporary folder)")
@@ -174,7 +178,7 @@ def main() -> None:
     parser.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
-        return generate(args.generate, args.work, args.anchors)
+        return generate(args.generate, args.work, args.anchors, args.shard_rows)
     if args.one:
         print(json.dumps(one_run(args.one, args, None if args.local else f"local:{args.workers}")))
         return
