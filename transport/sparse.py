@@ -4,6 +4,13 @@ The sparse cost is C_ij = 1 − cos(x_i, y_j) for j in the top-knn anchors of x_
 dense [n, knn] arrays (anchor index, cost). Anchors that are no source's neighbour get no mass; with a semi-relaxed
 anchor marginal (finite rho, see sinkhorn.py) that costs rho·b_j and the problem stays feasible. With knn = m and
 rho = None the sparse kernel equals the dense one.
+
+A row's kNN graph must not depend on where it is searched: FAISS's float32 similarities differ by ~1e-7 between
+thread counts, batch sizes and devices, which flips the k-th neighbour of a row whose k-th and (k+1)-th anchors
+are that close. One flipped edge can move a sparsely reached anchor's whole mass to another row (measured: Dask
+workers with one OpenMP thread against a local run with two, 1e-2 apart in a weight at n = 2e4). knn_anchors
+therefore searches KNN_MARGIN candidates more and decides near ties (gap < TIE_TOL) with costs recomputed in
+float64 row by row, ties broken by the lower anchor index, so every layout gets the same graph.
 """
 
 from __future__ import annotations
@@ -13,7 +20,13 @@ import torch
 
 from curate.errors import ConfigError
 
-__all__ = ["SparseKernel", "SparseScaling", "knn_anchors", "build_anchor_index"]
+__all__ = ["SparseKernel", "SparseScaling", "knn_anchors", "settle_ties", "build_anchor_index"]
+
+KNN_MARGIN = 8
+"""Candidates searched beyond the k-th, among which near ties at the k-th place are decided exactly."""
+TIE_TOL = 1e-5
+"""Cost gap between the k-th and (k+1)-th candidate below which FAISS's float32 order is not trusted (its rounding
+differences are ~1e-6 for unit vectors of a few hundred dimensions)."""
 
 
 def build_anchor_index(y: np.ndarray, kind: str = "auto", seed: int = 0):
@@ -44,7 +57,9 @@ def knn_anchors(
     x: np.ndarray, y: np.ndarray, knn: int, *, index: str = "auto", batch_size: int = 65_536, seed: int = 0,
     progress: bool = False, place=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-knn anchors per source: (cost [n, knn] float32 = 1 − cos, anchor index [n, knn] int64; −1 = none).
+    """Top-knn anchors per source: (cost [n, knn] float32 = 1 − cos, anchor index [n, knn] int64; −1 = none), with
+    near ties at the k-th place settled exactly (module docstring): a row's graph does not depend on the other rows
+    searched with it, the thread count or the device.
 
     place: optional index -> index applied to the built FAISS index before searching (e.g. moving it to a GPU)."""
     from tqdm.auto import tqdm
@@ -56,13 +71,40 @@ def knn_anchors(
         raise ConfigError(f"--knn must be ≥ 1 (got {knn})")
     searcher = build_anchor_index(np.ascontiguousarray(y, dtype=np.float32), index, seed)
     searcher = place(searcher) if place is not None else searcher
-    costs = np.empty((x.shape[0], knn), dtype=np.float32)
-    idx = np.empty((x.shape[0], knn), dtype=np.int64)
+    wide = knn + min(KNN_MARGIN, m - knn)  # candidates beyond the k-th, to settle near ties among
+    costs = np.empty((x.shape[0], wide), dtype=np.float32)
+    idx = np.empty((x.shape[0], wide), dtype=np.int64)
     for start in tqdm(range(0, x.shape[0], batch_size), desc="kNN anchors", disable=not progress, leave=False):
-        sim, nn = searcher.search(np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32), knn)
+        sim, nn = searcher.search(np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32), wide)
         costs[start : start + batch_size] = np.clip(1.0 - sim, 0.0, 2.0)
         idx[start : start + batch_size] = nn
-    return costs, idx
+    return settle_ties(x, y, costs, idx, knn)
+
+
+def settle_ties(x: np.ndarray, y: np.ndarray, cost: np.ndarray, idx: np.ndarray, knn: int, *,
+                tol: float = TIE_TOL, batch_rows: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """The first `knn` of sorted candidates (cost, idx) [n, K ≥ knn]; rows whose k-th and (k+1)-th candidate costs
+    are within `tol` take their `knn` cheapest candidates by float64 cost 1 − x·y (lower anchor index first on
+    equal cost) instead. Returns float32 costs and int64 indices [n, knn]; −1 (no candidate) stays last."""
+    if cost.shape[1] <= knn:
+        return cost, idx
+    out_cost, out_idx = cost[:, :knn].copy(), idx[:, :knn].copy()  # never a view: rows are rewritten
+    near = np.flatnonzero((cost[:, knn] - cost[:, knn - 1] < tol) & (idx[:, knn] >= 0))
+    for start in range(0, len(near), batch_rows):
+        rows = near[start : start + batch_rows]
+        exact = _exact_costs(x[rows], y, idx[rows])
+        order = np.lexsort((idx[rows], exact), axis=-1)[:, :knn]
+        out_idx[rows] = np.take_along_axis(idx[rows], order, axis=1)
+        out_cost[rows] = np.clip(np.take_along_axis(exact, order, axis=1), 0.0, 2.0)
+    return out_cost, out_idx
+
+
+def _exact_costs(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """1 − x_r · y_idx[r, c] in float64 [rows, K] (+inf where idx = −1); each entry is one dot product summed the
+    same way whatever the other rows, so equal inputs give equal costs on any machine layout."""
+    anchors = y[np.maximum(idx, 0)].astype(np.float64)  # [rows, K, d]
+    sims = (anchors * x.astype(np.float64)[:, None, :]).sum(axis=-1)  # a pairwise sum along d per entry
+    return np.where(idx >= 0, 1.0 - sims, np.inf)
 
 
 class SparseScaling:
