@@ -2,9 +2,9 @@
 
 import click
 
-from curate.commands._progress import library_bars
 from curate.commands.train_sft import final_loss_phrase
 from curate.config import config_options
+from curate.models import transformers_bars
 from train.cast.diagnose import DiagnoseConfig
 from train.cast.run import CastConfig
 
@@ -18,7 +18,7 @@ def diagnose_heads(**options) -> None:
     from train.cast.diagnose import run
 
     config = DiagnoseConfig(**options)
-    with library_bars(config.progress):
+    with transformers_bars(config.progress):
         result = run(config)
     cols = result["columns"]
     top = sorted(zip(cols["rank"], cols["layer"], cols["head"]))[:5]

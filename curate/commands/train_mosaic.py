@@ -2,8 +2,8 @@
 
 import click
 
-from curate.commands._progress import library_bars
 from curate.config import config_options
+from curate.models import transformers_bars
 from train.mosaic.run import MosaicConfig
 
 
@@ -14,7 +14,7 @@ def mosaic(**options) -> None:
     from train.mosaic.run import run
 
     config = MosaicConfig(**options)
-    with library_bars(config.progress):
+    with transformers_bars(config.progress):
         metrics = run(config)
     click.echo(f"trained {', '.join(metrics['trained_categories'])} in {metrics['steps']} steps "
                f"({metrics['seconds']} s, {metrics['seconds_per_step']} s/step) -> {options['out']}")
