@@ -39,9 +39,10 @@ class LMJudge(Judge):
 
     def __init__(self, model_name: str = "smollm2-135m", device=None, batch_size: int = 8, template: str | None = None,
                  shots: int = 1, examples: list[dict] | None = None, calibration: SoftmaxModel | None = None,
-                 seed: int = 0):
+                 seed: int = 0, progress: bool = True):
         self.model_name, self.device, self.batch_size, self.template = model_name, device, batch_size, template
         self.shots, self.examples, self.calibration, self.seed = int(shots), list(examples or []), calibration, seed
+        self.progress = progress  # False hides transformers' loading bar (`--no-progress`); not saved with the judge
         self._tokenizer = self._model = None
 
     def _load(self):
@@ -49,7 +50,8 @@ class LMJudge(Judge):
             from curate.lm.chat import ensure_chat_template
             from curate.models import load_causal_lm
 
-            self._tokenizer, self._model = load_causal_lm(self.model_name, device=self.device)
+            self._tokenizer, self._model = load_causal_lm(self.model_name, device=self.device,
+                                                          progress=self.progress)
             ensure_chat_template(self._tokenizer, self.template, self.model_name)
         return self._tokenizer, self._model
 
