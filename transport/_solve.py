@@ -187,7 +187,11 @@ def _sharded_baseline(corpus, safe: np.ndarray, harmful: np.ndarray, config: SOT
 def solve_sharded(corpus, safe: np.ndarray, harmful: np.ndarray, config: SOTConfig) -> tuple[PushPullResult, dict]:
     """solve_weights for the rows a transport.distributed.ShardedCorpus holds on Dask workers: the same options and
     the same result (weights and potentials [n] in shard order), with the kernels built and kept by the workers on
-    --device. Equals the local solve up to float rounding in the order of sums."""
+    --device. Equals the local solve up to float rounding in the order of sums.
+
+    The info's payload bytes: `setup_bytes` (anchors out, edge counts back), `solve_bytes` and
+    `bytes_per_outer_step` (the O(m) calls of the iterations, flat in n), `result_bytes` (the one O(n) gather of
+    every row's weight and two potentials, float64, at the end) and `total_bytes` (all three)."""
     from transport.dask_pushpull import sharded_push_pull
 
     _check_anchor_sets(safe, harmful)
@@ -214,12 +218,15 @@ def solve_sharded(corpus, safe: np.ndarray, harmful: np.ndarray, config: SOTConf
     prepared, traffic_setup = time.perf_counter() - start, dict(corpus.traffic)
     res = sharded_push_pull(corpus, masses.get("pull"), masses.get("push"), eps=config.eps, isolated=isolated,
                             **_solver_options(config, rho, push_rho, dtype))
-    moved = {k: corpus.traffic[k] - traffic_setup[k] for k in ("sent", "received", "calls")}
+    after = dict(corpus.traffic)
+    moved = {k: after[k] - traffic_setup[k] for k in ("sent", "received", "calls", "gathered")}
     info = {"solver": "dask", "kernel": solver, "engine": "dask", "rho": rho, "push_rho": push_rho,
             "prepare_seconds": prepared, "anchors": [len(masses[k]) if k in masses else None for k in ("pull", "push")],
             "shards": len(corpus.shards), "workers": len(corpus.groups),
             "worker_devices": sorted(set(corpus.call("device"))),
             "setup_bytes": sum(traffic_setup[k] - traffic_before[k] for k in ("sent", "received")),
             "solve_bytes": moved["sent"] + moved["received"], "solve_calls": moved["calls"],
-            "bytes_per_outer_step": (moved["sent"] + moved["received"]) / max(res.outer_iterations, 1)}
+            "bytes_per_outer_step": (moved["sent"] + moved["received"]) / max(res.outer_iterations, 1),
+            "result_bytes": moved["gathered"],
+            "total_bytes": sum(after[k] - traffic_before[k] for k in ("sent", "received", "gathered"))}
     return check_finite_result(res, config), info
