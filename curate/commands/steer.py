@@ -50,9 +50,6 @@ class SteerConfig(StageConfig):
         super().__post_init__()
         if not self.prompt:
             raise ConfigError("--prompt is required (repeat it for several prompts)")
-        if self.k < 1:
-            raise ConfigError(f"--k {self.k}: must be at least 1 (OMP atoms per token, at most the dictionary's "
-                              "atoms per layer)")
         if self.max_new_tokens < 1:
             raise ConfigError(f"--max-new-tokens {self.max_new_tokens}: must be at least 1")
         if not self.alpha > 0:
@@ -101,12 +98,13 @@ def _controller_options(config: SteerConfig, device) -> dict:
 
 
 def _check_k(config: SteerConfig, controller) -> None:
-    """OMP picks --k atoms per token: more than a layer has is an error, not a silent clamp."""
+    """OMP picks --k atoms per token, 1 up to the fewest a steered layer has: anything else is an error (above,
+    not a silent clamp). The one check of --k, where the dictionary is known (lasso and SAE folders take no k)."""
     atoms = getattr(controller, "atoms", None)
     if not atoms or config.method != "omp":
         return
     layer, fewest = min(((L, int(a.shape[0])) for L, a in atoms.items()), key=lambda pair: pair[1])
-    if config.k > fewest:
+    if not 1 <= config.k <= fewest:
         raise ConfigError(f"--k {config.k}: the dictionary {config.dictionary} has {fewest} atoms at layer {layer}; "
                           f"give --k between 1 and {fewest}")
 

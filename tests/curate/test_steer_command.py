@@ -94,8 +94,10 @@ def test_no_undesirable_concept_fails_before_the_model_loads(tiny_lm_model, tmp_
 
 
 def test_k_zero_blames_only_k(tiny_lm_model, dictionary, capsys, no_model_load):
-    _fails(["--dictionary", str(dictionary), "--prompt", "hi", "--model", str(tiny_lm_model), "--k", "0"], capsys,
-           "--k 0", "at least 1", absent=("--max-new-tokens",))
+    """The same one check as a k above the atoms: it names the dictionary, the layer and the valid range."""
+    message = _fails(["--dictionary", str(dictionary), "--prompt", "hi", "--model", str(tiny_lm_model), "--k", "0"],
+                     capsys, "--k 0", "12 atoms at layer 1", "between 1 and 12", absent=("--max-new-tokens",))
+    assert str(dictionary) in message
 
 
 def test_k_above_the_atoms_is_an_error_not_a_clamp(tiny_lm_model, dictionary, capsys, no_model_load):
