@@ -78,13 +78,12 @@ def _flags(outcome: dict, kind: str, verdict: str) -> np.ndarray:
 
 def summarise(arm: Arm, outcome: dict, plain: dict, split: str) -> dict:
     """The results row {method, layer, setting, dsr, dsr_ci, or, or_ci, degenerate, nll_delta, n, ...}."""
-    from curate.evaluation.stats import paired_bootstrap, rate
+    from curate.evaluation.stats import paired_bootstrap
+    from curate.evaluation.verdicts import benign_rates, harmful_rates
 
-    def share(flags: np.ndarray) -> dict:
-        return rate(int(flags.sum()), int(flags.size))
-
-    dsr, over = share(_flags(outcome, "harmful", "refusal")), share(_flags(outcome, "benign", "refusal"))
-    degenerate = share(np.concatenate([_flags(outcome, k, "degenerate") for k in ("harmful", "benign")]))
+    harmful, benign = outcome["harmful"]["verdicts"], outcome["benign"]["verdicts"]
+    dsr, over = harmful_rates(harmful)["dsr"], benign_rates(benign)["over_refusal"]
+    degenerate = harmful_rates([*harmful, *benign])["degenerate"]  # pooled over every answer of both sets
     nll, base = np.asarray(outcome["nll"]["nll"]), np.asarray(plain["nll"]["nll"])
     delta = {"relative_diff_pct": 0.0, "relative_low_pct": 0.0, "relative_high_pct": 0.0}
     if nll.size and not np.array_equal(nll, base):
