@@ -1,18 +1,20 @@
 """Where a Dask worker finds its rows: embedding shards named by a path or an fsspec URL that every worker can
 open (read on the worker, never on the driver), or an in-memory array for small problems and tests.
 
+Manifests and shard files are read by embed.store (local paths and fsspec URLs alike); this module adds the Dask
+side: shards as picklable sources, part alignment, and an error that says every worker must see the folder.
 Rows are cleaned as the local pipeline cleans them: feature parts made from a table are unit-normalised and
 concatenated (transport._features), then NaN/inf/all-zero rows are failed or skipped and the rest normalised.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from curate.errors import InputError
+from embed.store import is_embedding_folder, read_manifest, read_shard_table, shard_paths, shard_vectors
 
 __all__ = ["ShardSource", "ShardRows", "embedding_shards", "array_shards", "read_shard", "read_ids", "read_folder",
            "is_embedding_folder", "folder_manifest"]
@@ -41,46 +43,19 @@ class ShardRows:
     bad_ids: list[str]
 
 
-def _filesystem(url: str):
-    import fsspec
-
-    return fsspec.core.url_to_fs(str(url))
-
-
-def is_embedding_folder(url: str) -> bool:
-    """Does `url` (a path or an fsspec URL) hold an embedding folder (a manifest.json)?"""
-    try:
-        fs, root = _filesystem(url)
-        return fs.isfile(f"{root.rstrip('/')}/manifest.json")
-    except (ImportError, ValueError, OSError):  # an unknown protocol or an unreachable store: not a folder
-        return False
-
-
-def folder_manifest(url: str) -> dict:
-    """The manifest.json of an embedding folder at a path or fsspec URL."""
-    fs, root = _filesystem(url)
-    path = f"{root.rstrip('/')}/manifest.json"
-    if not fs.isfile(path):
-        raise InputError(f"{url} is not an embedding folder (no manifest.json); make one with `curate embed`")
-    with fs.open(path, "rb") as fh:
-        return json.loads(fh.read().decode("utf-8"))
+folder_manifest = read_manifest  # the manifest.json of an embedding folder at a path or fsspec URL
 
 
 def embedding_shards(folders: list[str], unit_parts: bool = False) -> list[ShardSource]:
     """One source per shard of the folders (several folders = feature parts, shard k of each holds the same rows)."""
-    manifests = [folder_manifest(f) for f in folders]
-    listed = [m.get("shards", []) for m in manifests]
-    for folder, shards in zip(folders, listed):
-        unfinished = [s["name"] for s in shards if not s.get("complete")]
-        if unfinished:
-            raise InputError(f"{folder}: shard {unfinished[0]} is not complete (the embedding run stopped early); "
-                             "rerun the same `curate embed` command to finish it")
-    if len({len(s) for s in listed}) > 1:
+    manifests = [read_manifest(f) for f in folders]
+    paths = [shard_paths(f, m) for f, m in zip(folders, manifests)]  # raises on a shard that is not complete
+    if len({len(p) for p in paths}) > 1:
         raise InputError(f"the feature folders {folders} hold different shard counts "
-                         f"({[len(s) for s in listed]}); re-embed them with the same --shard-size")
-    return [ShardSource(k, int(shards[0].get("rows", 0)),
-                        tuple(f"{folder.rstrip('/')}/{s['name']}" for folder, s in zip(folders, shards)), unit_parts)
-            for k, shards in enumerate(zip(*listed))]
+                         f"({[len(p) for p in paths]}); re-embed them with the same --shard-size")
+    listed = [m.get("shards", []) for m in manifests]
+    return [ShardSource(k, int(shards[0].get("rows", 0)), tuple(str(p) for p in parts), unit_parts)
+            for k, (shards, parts) in enumerate(zip(zip(*listed), zip(*paths)))]
 
 
 def array_shards(x: np.ndarray, rows: int = 50_000) -> list[ShardSource]:
@@ -91,12 +66,9 @@ def array_shards(x: np.ndarray, rows: int = 50_000) -> list[ShardSource]:
 
 def _read_table(url: str, columns: list[str]):
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    fs, path = _filesystem(url)
     try:
-        with fs.open(path, "rb") as fh:
-            return pq.read_table(fh, columns=columns)
+        return read_shard_table(url, columns)
     except (OSError, pa.ArrowException) as err:
         raise InputError(f"{url}: cannot read this embedding shard ({type(err).__name__}: {err}); every worker must "
                          "see the embedding folder at the same path or URL (a shared disk or an object store), "
@@ -104,11 +76,7 @@ def _read_table(url: str, columns: list[str]):
 
 
 def _read_part(url: str) -> tuple[list[str], np.ndarray]:
-    table = _read_table(url, ["id", "embedding"])
-    column = table.column("embedding").combine_chunks()
-    dim = column.type.list_size
-    flat = column.flatten().to_numpy(zero_copy_only=False)
-    return table.column("id").to_pylist(), np.asarray(flat, dtype=np.float32).reshape(-1, dim)
+    return shard_vectors(_read_table(url, ["id", "embedding"]))
 
 
 def _aligned(ids: list[str], other_ids: list[str], vectors: np.ndarray) -> np.ndarray:
@@ -155,11 +123,11 @@ def read_shard(source: ShardSource) -> ShardRows:
 
 def read_folder(url: str) -> tuple[list[str], np.ndarray, dict]:
     """A whole (small) embedding folder at a path or fsspec URL: ids, float32 vectors, manifest (anchors)."""
-    manifest = folder_manifest(url)
+    manifest = read_manifest(url)
     ids: list[str] = []
     parts = []
-    for source in embedding_shards([url]):
-        shard_ids, vectors = _read_part(source.parts[0])
+    for path in shard_paths(url, manifest):
+        shard_ids, vectors = _read_part(str(path))
         ids += shard_ids
         parts.append(vectors)
     dim = manifest.get("dim") or 0
