@@ -53,7 +53,7 @@ def make_judge(config: EvalConfig):
     if config.judge_model:
         from curate.evaluation.judge_lm import JUDGE_PROMPT, LMJudge
 
-        judge = LMJudge(config.judge_model, device=resolve_device(config.device))
+        judge = LMJudge(config.judge_model, device=resolve_device(config.device), progress=config.progress)
         return judge, {"kind": "lm", "model": config.judge_model, "prompt": JUDGE_PROMPT, "shots": 0}
     judge = load_judge(config.judge_path) if config.judge_path else default_judge()
     return judge, {"kind": judge.kind, "file": str(config.judge_path or DEFAULT_JUDGE),
