@@ -34,18 +34,20 @@ SHARD_ROWS = 50_000
 
 
 def _write_folder(folder: Path, parts, dim: int) -> None:
-    """An embedding folder (shards + a manifest marking each complete) from (ids, vectors) parts."""
+    """An embedding folder (shards + a manifest marking each complete) from (ids, vectors) parts, its manifest kept
+    by embed's Manifest as `curate embed` keeps it (a fresh one: an earlier manifest here is replaced)."""
+    from embed.manifest import Manifest
     from embed.writer import shard_name, write_shard
 
+    started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    shards = []
+    manifest = Manifest(folder, {"model": "synthetic", "model_fingerprint": f"synthetic-d{dim}"})
     for index, (ids, vectors) in enumerate(parts):
+        manifest.begin(index, shard_name(index))
         size = write_shard(folder, index, ids, vectors)
-        shards.append({"index": index, "name": shard_name(index), "rows": len(ids), "records": len(ids),
-                       "bytes": size, "complete": True})
-    manifest = {"format_version": 1, "model": "synthetic", "model_fingerprint": "synthetic-d384", "dim": dim,
-                "rows": sum(s["rows"] for s in shards), "complete": True, "shards": shards}
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        manifest.complete({"index": index, "name": shard_name(index), "rows": len(ids), "records": len(ids),
+                           "bytes": size}, dim)
+    manifest.finish({"count": 0, "examples": []}, time.perf_counter() - started)
 
 
 def generate(n: int, work: Path, anchors: int, shard_rows: int = SHARD_ROWS) -> None:
