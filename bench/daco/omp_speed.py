@@ -11,7 +11,10 @@ scikit-learn copies the Gram matrix for every signal (K² floats), which is what
 --peer-rows times the scikit-learn rows on the first N signals and scales their seconds to n (marked
 extrapolated) for a quick estimate; the issue's figure runs them to completion (the default).
 
-    .venv/bin/python -m bench.daco.omp_speed        # the issue's size: 10,000 × 15,000 random unit atoms × 576, k = 8
+    .venv/bin/python -m bench.daco.omp_speed --daco-results bench/results/daco.json   # the issue's size: 10,000 ×
+                                                    # 15,000 random unit atoms × 576, k = 8; summary into daco.json
+    .venv/bin/python -m bench.daco.omp_speed --summarise bench/results/omp_speed.json \
+        --daco-results bench/results/daco.json      # the summary of a finished run, no timing
     .venv/bin/python -m bench.daco.omp_speed --dictionary runs/daco/bench/dict --n 2000 --k 16
     .venv/bin/python -m bench.daco.omp_speed --n 2000 --atoms 3000 --k 16
     .venv/bin/python -m bench.daco.omp_speed --dictionary runs/daco/bench/dict --n 1000 --atoms 15000 --k 16
@@ -207,6 +210,11 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS / "omp_speed.json")
+    parser.add_argument("--daco-results", type=Path, default=None,
+                        help="also write the summary into this file's 'omp' entry (the issue-size run: "
+                             "bench/results/daco.json)")
+    parser.add_argument("--summarise", type=Path, default=None,
+                        help="only write the daco.json summary of a finished --out file (no timing)")
     args = parser.parse_args()
     unknown = set(args.peers.split(",")) - set(PEERS) - {""}
     if unknown:
@@ -225,8 +233,36 @@ def default_k() -> int:
     return next(f.default for f in fields(SteerConfig) if f.name == "k")
 
 
+def summary(payload: dict) -> dict:
+    """daco.json's `omp` entry: {omp_speedup, n, atoms, ...} per scikit-learn row of a finished run; the headline
+    omp_speedup is against sparse_encode (the call a user makes), only from rows timed to completion."""
+    peers = {r["solver"]: r for r in payload["rows"] if "speedup" in r}
+    rows = [{"peer": name, "omp_speedup": r["speedup"], "peer_s": r["seconds"], "versus": r["versus"],
+             "extrapolated": r["extrapolated"], "same_support": r["same_support"],
+             "max_abs_error_gap": r["max_abs_error_gap"]} for name, r in peers.items()]
+    complete = [r for r in rows if not r["extrapolated"]]
+    head = next((r for r in complete if r["peer"] == "sparse-encode"), complete[0] if complete else None)
+    return {"omp_speedup": head["omp_speedup"] if head else None, "versus_peer": head["peer"] if head else None,
+            "n": payload["n"], "atoms": payload["atoms"], "dim": payload["dim"], "k": payload["k"],
+            "signals": payload["signals"], "load_average": payload.get("load_average"),
+            "goal_speedup": payload["goal_speedup"], "rows": rows, "command": payload["command"]}
+
+
+def write_summary(payload: dict, path: Path | None) -> None:
+    if path is not None:
+        from bench.daco._results import update_results
+
+        update_results(path, {"omp": summary(payload)})
+        print(f"wrote the omp summary into {path}")
+
+
 def main() -> None:
     args = parse_args()
+    if args.summarise is not None:
+        from curate.io import read_json
+
+        write_summary(read_json(args.summarise, what="omp_speed results"), args.daco_results)
+        return
     import scipy.linalg  # noqa: F401  (loaded before the thread limits so their pools are covered)
     import sklearn  # noqa: F401
     import torch  # noqa: F401
@@ -256,6 +292,7 @@ def main() -> None:
                "threads": threads, "n": len(x), "atoms": len(atoms), "dim": atoms.shape[1], "k": k, "dtype": "float32",
                "signals": signals, **source, "gram_seconds": round(gram_seconds, 3), "goal_speedup": 20, "rows": rows}
     print(f"wrote {write_json(args.out, payload)}")
+    write_summary(payload, args.daco_results)
 
 
 if __name__ == "__main__":
