@@ -7,7 +7,9 @@
 #    against the CPU (a case whose package is absent skips and says which);
 # 2. python -m bench.gpu._sot_solve: SOT at n = 1e6 with 10k + 10k anchors, sparse to convergence, stream timed;
 # 3. python -m bench.gpu._embed_throughput: our text encoder against sentence-transformers on a random-weight
-#    MiniLM-L6-shaped model built from its config.
+#    MiniLM-L6-shaped model built from its config;
+# 4. python -m bench.gpu._mosaic_step: seconds per MOSAIC training step (control tokens, precomputed teacher, Adam)
+#    on a random-weight SmolLM2-135M-shaped model, CUDA against this machine's CPU, fp32 and bf16.
 #
 # Needs on the machine: python 3.11 with a CUDA build of torch, and numpy. Everything else comes from
 # bench/gpu/wheels/ when that folder is there: fill it beforehand with `bash bench/gpu/fetch_wheels.sh` (51 MB:
@@ -47,4 +49,5 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUT_DIR/
 step test_cuda 140 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py
 step sot_solve 200 "$PY" -m bench.gpu._sot_solve --out "$OUT_DIR/sot_solve.json"
 step embed_throughput 120 "$PY" -m bench.gpu._embed_throughput --out "$OUT_DIR/embed_throughput.json"
+step mosaic_step 200 "$PY" -m bench.gpu._mosaic_step --max-seconds 150 --out "$OUT_DIR/mosaic_step.json"
 exit $status
