@@ -49,5 +49,5 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUT_DIR/
 step test_cuda 140 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py
 step sot_solve 200 "$PY" -m bench.gpu._sot_solve --out "$OUT_DIR/sot_solve.json"
 step embed_throughput 120 "$PY" -m bench.gpu._embed_throughput --out "$OUT_DIR/embed_throughput.json"
-step mosaic_step 200 "$PY" -m bench.gpu._mosaic_step --max-seconds 150 --out "$OUT_DIR/mosaic_step.json"
+step mosaic_step 120 "$PY" -m bench.gpu._mosaic_step --devices cuda cpu --threads 16 --max-seconds 90 --out "$OUT_DIR/mosaic_step.json"
 exit $status
