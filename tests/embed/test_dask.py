@@ -125,7 +125,9 @@ def test_a_job_dask_gives_up_on_is_completed_by_a_rerun(tmp_path, corpus):
     config = EmbedConfig(out=tmp_path / "dask", dask="local:2", **common)
     builder = KillingBuilder(str(tmp_path / "killed"), _third_shard_first_item(corpus, 10), once=False)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # give up at the first death
-        with pytest.raises(WorkerLostError, match="shard 2 .*Rerun the same command to finish the folder"):
+        # the worker that dies on shard 2 may hold another shard's task at that moment; Dask then reports
+        # whichever lost task it sees first, so the message may name either (seen: shard 0 in a full-suite run)
+        with pytest.raises(WorkerLostError, match=r"shard \d+ .*Rerun the same command to finish the folder"):
             run(config, builder=builder)
     manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
     assert not manifest["complete"] and not next(s for s in manifest["shards"] if s["index"] == 2)["complete"]
