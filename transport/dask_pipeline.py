@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from embed.store import is_embedding_folder, read_manifest
 from transport._features import LM_POOLING, TEMPLATES, Features, _cache_folder, embed_settings, load_features
 from transport.config import SOTConfig
 from transport.dask_output import WrittenRows, write_weighted
-from transport.dask_shards import embedding_shards, folder_manifest, is_embedding_folder, read_folder
+from transport.dask_shards import embedding_shards, read_folder
 
 __all__ = ["ClusterRun"]
 
@@ -68,7 +69,7 @@ class ClusterRun:
         else:
             folders, unit, self.table_spec = self._embedded(spec), True, spec
         self.sources = embedding_shards(folders, unit)
-        manifests = [folder_manifest(f) for f in folders]
+        manifests = [read_manifest(f) for f in folders]
         dim = sum(int(m.get("dim") or 0) for m in manifests)
         return Features(None, [], np.zeros((0, dim), dtype=np.float32), manifests)
 

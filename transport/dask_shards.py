@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.errors import InputError
-from embed.store import is_embedding_folder, read_manifest, read_shard_table, shard_paths, shard_vectors
+from embed.store import read_manifest, read_shard_table, shard_paths, shard_vectors
 
-__all__ = ["ShardSource", "ShardRows", "embedding_shards", "array_shards", "read_shard", "read_ids", "read_folder",
-           "is_embedding_folder", "folder_manifest"]
+__all__ = ["ShardSource", "ShardRows", "embedding_shards", "array_shards", "read_shard", "read_ids", "read_folder"]
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,6 @@ class ShardRows:
     good: np.ndarray
     vectors: np.ndarray
     bad_ids: list[str]
-
-
-folder_manifest = read_manifest  # the manifest.json of an embedding folder at a path or fsspec URL
 
 
 def embedding_shards(folders: list[str], unit_parts: bool = False) -> list[ShardSource]:
