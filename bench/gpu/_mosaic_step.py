@@ -108,16 +108,12 @@ def _teacher(model, ids, mask, labels, negative):
 
 
 def _train_step(model, tokens, optimizer, batch, teacher) -> dict:
-    """train.mosaic.fit.train_step after its tokenisation: loss, backward, one Adam step on the tokens."""
-    from train.mosaic.loss import mosaic_batch_loss
+    """train.mosaic.fit.train_step after its tokenisation (its step_on_ids): loss, backward, one Adam step."""
+    from train.mosaic.fit import step_on_ids
 
     ids, mask, labels, negative = batch
     prefix = tokens.compose(list(CATEGORIES)).unsqueeze(0).expand(len(ids), -1, -1)
-    loss, stats = mosaic_batch_loss(model, prefix, ids, mask, labels, negative, KL_WEIGHT, teacher=teacher)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return stats
+    return step_on_ids(model, prefix, ids, mask, labels, negative, KL_WEIGHT, optimizer, teacher)
 
 
 def _timed(fn, device: str):

@@ -18,7 +18,7 @@ from train.mosaic.sampler import Task, cycle_batches, sample_tasks
 from train.mosaic.teacher import TeacherStates, teacher_states
 from train.mosaic.tokens import ControlTokens
 
-__all__ = ["prepare_tokens", "fit_tokens", "train_step"]
+__all__ = ["prepare_tokens", "fit_tokens", "train_step", "step_on_ids"]
 
 
 def prepare_tokens(model, rows: MosaicRows, config) -> tuple[ControlTokens, set[str]]:
@@ -54,8 +54,15 @@ def train_step(model, tokenizer, tokens: ControlTokens, batch: list[Task], rows:
     cached = None
     if teacher is not None and negative.any():
         cached = teacher.batch([t.row for t in batch if not t.positive])
-    loss, stats = mosaic_batch_loss(model, prefix, ids.to(device), mask.to(device), labels.to(device), negative,
-                                    config.kl_weight, teacher=cached)
+    return step_on_ids(model, prefix, ids.to(device), mask.to(device), labels.to(device), negative, config.kl_weight,
+                       optimizer, cached)
+
+
+def step_on_ids(model, prefix: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                negative: torch.Tensor, kl_weight: float, optimizer: torch.optim.Optimizer, teacher=None) -> dict:
+    """train_step after tokenisation: the MOSAIC loss on token ids (prefix = composed control tokens per row),
+    backward, one optimiser step; the loss statistics. bench/gpu/_mosaic_step times exactly this."""
+    loss, stats = mosaic_batch_loss(model, prefix, ids, mask, labels, negative, kl_weight, teacher=teacher)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
