@@ -2,7 +2,15 @@
 
 At each steered layer L, a token's hidden state z (hidden_states[L], the output of decoder block L−1) is coded
 over the layer's atoms, z ≈ Dᵀa (OMP with k atoms, or lasso), and z' = z − s · Σ_{c undesirable} a_c d_c
-(s = strength; s = 1 is the oblique projection onto the span of the other atoms plus the residual).
+(s = strength; s = 1 is the oblique projection onto the span of the other atoms plus the residual; s < 0
+amplifies the undesirable part, the direction in which refusals rise).
+Which concepts count as undesirable is the concept set: `all` (every concept labelled undesirable), `seed` (those
+labelled from the WordNet seed trees) or `topN` (the N undesirable concepts with the highest harm-lexicon score).
+
+Defaults (DEFAULTS, used when neither the caller nor the folder's steering.json sets an option) are the setting
+chosen on validation for SmolLM2-135M-Instruct over the default 15k dictionary (issue 17, BENCHMARKS "Steering on
+the 15k dictionary"): the middle dictionary layer (15 of 10, 15, 20), OMP k 16, strength −1, set top100. On
+held-out prompts that setting did not change the refusal rate measurably (16.4 % → 17.0 %, McNemar p 0.73).
 Attention-sink tokens (norm > sink_factor × the median token norm) are left unchanged: their states are
 outliers the dictionary was not built on.
 """
@@ -10,9 +18,11 @@ outliers the dictionary was not built on.
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 
 from concepts.decompose import decompose
@@ -20,7 +30,11 @@ from concepts.dictionary_io import load_dictionary
 from curate.errors import ConfigError, InputError
 from curate.lm.layers import decoder_layers
 
-__all__ = ["SteeringController", "load_controller", "remove_components"]
+__all__ = ["SteeringController", "load_controller", "remove_components", "concept_mask", "default_layers", "DEFAULTS"]
+
+DEFAULTS = {"k": 16, "strength": -1.0, "concepts": "top100", "method": "omp"}
+"""Options a dictionary folder steers with when neither the caller nor its steering.json sets them (layers: the
+middle dictionary layer, default_layers). Chosen on validation; see the module docstring."""
 
 
 def remove_components(hidden: torch.Tensor, atoms: torch.Tensor, remove: torch.Tensor, *, k: int | None = 8,
@@ -125,28 +139,73 @@ def _check_saved_k(path: Path, options: dict, atoms: int) -> None:
                           f"layer; set k between 1 and {atoms}")
 
 
+def concept_mask(concepts, name: str, *, explicit: bool = True) -> torch.Tensor:
+    """[K] bool over a dictionary's concepts: the undesirable set `name` (all / seed / topN).
+
+    A dictionary without harm scores (built before they were recorded) has no topN set: an error when the caller
+    asked for it (`explicit`), the whole undesirable set when topN is only the default."""
+    labels = np.asarray(concepts["label"].to_list()) == "undesirable"
+    if name == "all":
+        mask = labels
+    elif name == "seed":
+        from concepts.vocab import wordnet_seed_labels
+
+        seeds = wordnet_seed_labels()
+        mask = labels & np.array([seeds.get(s, ("",))[0] == "undesirable" for s in concepts["synset"]], dtype=bool)
+    elif re.fullmatch(r"top[1-9]\d*", name):
+        if "harm_score" not in concepts.columns:
+            if explicit:
+                raise ConfigError(f"concept set {name}: the dictionary has no harm_score column (built by an older "
+                                  "version); use all or seed, or rebuild it")
+            mask = labels
+        else:
+            score = np.where(labels, concepts["harm_score"].to_numpy(), -np.inf)
+            mask = np.zeros(len(labels), dtype=bool)
+            mask[np.argsort(-score, kind="stable")[:min(int(name[3:]), int(labels.sum()))]] = True
+    else:
+        raise ConfigError(f"concept set {name!r}: use all, seed or topN (e.g. top100)")
+    return torch.from_numpy(mask)
+
+
+def default_layers(layers: list[int]) -> list[int]:
+    """The steered layers when none are given: the middle one of the dictionary's (the lower of two middles)."""
+    ordered = sorted(layers)
+    return [ordered[(len(ordered) - 1) // 2]]
+
+
 def load_controller(path: str | Path, **options):
     """A SteeringController for dictionary folder `path` (curate.evaluation.controls sends SAE folders to train/sae).
 
-    Options (or steering.json in the folder): layers (list or "15,20"; default all dictionary layers),
-    labels_to_remove (default ["undesirable"]), k, alpha, method, strength, sink_factor.
+    Options (or steering.json in the folder; else DEFAULTS): layers (list or "15,20"; default the middle dictionary
+    layer), concepts (all / seed / topN), labels_to_remove (default ["undesirable"]; replaces the concept set),
+    k, alpha, method, strength, sink_factor.
     """
     path = Path(path)
     if (path / "sae.safetensors").exists():
         raise InputError(f"{path} is an SAE folder; load it with "
                          "curate.evaluation.controls.load_controller('steer', …)")
     given = {k: v for k, v in options.items() if v is not None}
-    options = {**_saved_options(path), **given}
+    saved = _saved_options(path)
+    chosen = {**saved, **given}
+    options = {**DEFAULTS, **chosen}
     dictionary = load_dictionary(path)
-    layers = options.pop("layers", None) or dictionary.layers
+    layers = options.pop("layers", None) or default_layers(dictionary.layers)
     layers = [int(v) for v in (layers.split(",") if isinstance(layers, str) else layers)]
     missing = [L for L in layers if L not in dictionary.atoms]
     if missing:
         raise ConfigError(f"steering: layers {missing} are not in the dictionary {path} (it has {dictionary.layers})")
-    if "k" not in given:
-        _check_saved_k(path, options, min(int(dictionary.atoms[L].shape[0]) for L in layers))
-    targets = options.pop("labels_to_remove", ["undesirable"])
-    remove = torch.tensor([label in targets for label in dictionary.concepts["label"].to_list()])
+    fewest = min(int(dictionary.atoms[L].shape[0]) for L in layers)
+    if "k" in saved and "k" not in given:
+        _check_saved_k(path, options, fewest)
+    elif "k" not in chosen:
+        options["k"] = min(options["k"], fewest)  # the default k on a dictionary smaller than it
+    concept_set = options.pop("concepts")
+    targets = options.pop("labels_to_remove", None)
+    if targets is not None:
+        remove = torch.tensor([label in targets for label in dictionary.concepts["label"].to_list()])
+    else:
+        targets = ["undesirable"]
+        remove = concept_mask(dictionary.concepts, concept_set, explicit="concepts" in chosen)
     if not remove.any():
         raise InputError(f"steering: no concept in {path} is labelled {targets}; nothing to remove "
                          "(relabel with --labels, or build with more concepts)")

@@ -67,28 +67,14 @@ def parse_layer_groups(text: str, option: str) -> list[list[int]]:
 
 
 def removal_mask(concepts, name: str):
-    """[K] bool over the dictionary's concepts: the undesirable set `name` (all / seed / topN)."""
-    import torch
+    """[K] bool over the dictionary's concepts: the undesirable set `name` (concepts.steering.concept_mask), which
+    must hold at least one concept."""
+    from concepts.steering import concept_mask
 
-    labels = np.asarray(concepts["label"].to_list()) == "undesirable"
-    if name == "all":
-        mask = labels
-    elif name == "seed":
-        from concepts.vocab import wordnet_seed_labels
-
-        seeds = wordnet_seed_labels()
-        mask = labels & np.array([seeds.get(s, ("",))[0] == "undesirable" for s in concepts["synset"]], dtype=bool)
-    elif re.fullmatch(r"top\d+", name):
-        if "harm_score" not in concepts.columns:
-            raise ConfigError(f"--sets {name}: the dictionary has no harm_score column; use all or seed")
-        score = np.where(labels, concepts["harm_score"].to_numpy(), -np.inf)
-        mask = np.zeros(len(labels), dtype=bool)
-        mask[np.argsort(-score, kind="stable")[:min(int(name[3:]), int(labels.sum()))]] = True
-    else:
-        raise ConfigError(f"--sets {name!r}: use all, seed or topN (e.g. top100)")
+    mask = concept_mask(concepts, name)
     if not mask.any():
         raise ConfigError(f"--sets {name}: no concept of the dictionary is in this undesirable set")
-    return torch.from_numpy(mask)
+    return mask
 
 
 def daco_arms(dictionary, groups: list[list[int]], ks: list[float], strengths: list[float],

@@ -1,7 +1,8 @@
-"""`curate steer`: a model's answers to prompts, plain and with the dictionary's undesirable concepts removed."""
+"""`curate steer`: a model's answers to prompts, plain and steered along the dictionary's undesirable concepts."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
@@ -14,7 +15,7 @@ from curate.errors import ConfigError, InputError
 __all__ = ["steer", "SteerConfig", "run", "load_steering", "DICTIONARY_OPTIONS"]
 
 
-DICTIONARY_OPTIONS = ("layers", "method", "k", "alpha", "strength")
+DICTIONARY_OPTIONS = ("layers", "method", "k", "alpha", "strength", "concepts")
 """Options of concept-dictionary steering; an SAE folder steers at its own layer and takes --gamma instead."""
 
 
@@ -27,15 +28,19 @@ class SteerConfig(StageConfig):
     model: str = "smollm2-135m"
     """The causal LM the dictionary was built on (registry name or folder)."""
     layers: str | None = None
-    """Comma-separated layers to steer (default: every layer of the dictionary)."""
+    """Comma-separated layers to steer (default: the folder's steering.json, else the middle dictionary layer)."""
     method: Literal["omp", "lasso"] = "omp"
     """Sparse coding: omp (k atoms) or lasso (penalty --alpha)."""
-    k: int = 8
-    """OMP atoms per token (1 up to the dictionary's atoms per layer)."""
+    k: int | None = None
+    """OMP atoms per token, 1 up to the dictionary's atoms per layer (default: steering.json, else 16)."""
     alpha: float = 0.1
     """Lasso penalty."""
-    strength: float = 1.0
-    """Scale of the removed undesirable component (1 = remove it exactly)."""
+    strength: float | None = None
+    """Scale s of the undesirable component taken away: 1 removes it exactly, -1 doubles it (refusals rise);
+    default: steering.json, else -1, the setting chosen on validation (README, Steering defaults)."""
+    concepts: str | None = None
+    """Undesirable concepts steered: all, seed (WordNet seed-tree labels) or topN (the N with the highest harm
+    score); default: steering.json, else top100."""
     gamma: float | None = None
     """SAE folders only: weight of the desirable atoms added at the SAE's layer (default: the folder's
     steering.json, else 0)."""
@@ -56,6 +61,8 @@ class SteerConfig(StageConfig):
             raise ConfigError(f"--alpha {self.alpha}: the lasso penalty must be > 0 (e.g. 0.1)")
         if self.layers is not None:
             _parse_layers(self.layers)
+        if self.concepts is not None and not re.fullmatch(r"all|seed|top[1-9]\d*", self.concepts):
+            raise ConfigError(f"--concepts {self.concepts!r}: use all, seed or topN (e.g. top100)")
 
 
 def _parse_layers(text: str) -> list[int]:
@@ -94,14 +101,15 @@ def _controller_options(config: SteerConfig, device) -> dict:
         raise ConfigError(f"--gamma {config.gamma}: an SAE steering option, but --dictionary {folder} is a concept "
                           "dictionary; drop --gamma (use --strength)")
     return {"layers": config.layers, "method": config.method, "k": config.k,
-            "alpha": config.alpha if config.method == "lasso" else None, "strength": config.strength}
+            "alpha": config.alpha if config.method == "lasso" else None, "strength": config.strength,
+            "concepts": config.concepts}
 
 
 def _check_k(config: SteerConfig, controller) -> None:
     """OMP picks --k atoms per token, 1 up to the fewest a steered layer has: anything else is an error (above,
     not a silent clamp). The one check of --k, where the dictionary is known (lasso and SAE folders take no k)."""
     atoms = getattr(controller, "atoms", None)
-    if not atoms or config.method != "omp":
+    if not atoms or config.method != "omp" or config.k is None:
         return
     layer, fewest = min(((L, int(a.shape[0])) for L, a in atoms.items()), key=lambda pair: pair[1])
     if not 1 <= config.k <= fewest:
@@ -167,6 +175,6 @@ def run(config: SteerConfig) -> list[dict]:
 @click.command("steer")
 @config_options(SteerConfig)
 def steer(**options) -> None:
-    """Print plain and steered generations (undesirable concept components removed)."""
+    """Print plain and steered generations (the undesirable concept components scaled by -strength)."""
     for row in run(SteerConfig(**options)):
         click.echo(f"PROMPT:  {row['prompt']}\nPLAIN:   {row['plain']}\nSTEERED: {row['steered']}\n")

@@ -107,3 +107,43 @@ def test_bad_input(tmp_path, tiny_llama):
         load_controller(neutral)
     with pytest.raises(ConfigError, match="k=20 but the dictionary has 12 atoms"):
         decompose(torch.randn(2, 32), _atoms(), k=20)
+
+
+def _scored(folder, layers=(1, 2, 3), K=12):
+    """A dictionary with harm scores: concepts 0-4 undesirable, scored 0.1 (c0) up to 0.5 (c4)."""
+    atoms = {L: _atoms(K=K, seed=L) for L in layers}
+    labels = ["undesirable"] * 5 + ["neutral"] * (K - 5)
+    concepts = pl.DataFrame({"concept_id": [f"c{i}" for i in range(K)], "name": [f"n{i}" for i in range(K)],
+                             "synset": [""] * K, "gloss": [""] * K, "group": ["g"] * K, "label": labels,
+                             "n_pos": [4] * K, "n_neg": [4] * K,
+                             "harm_score": [0.1 * (i + 1) if i < 5 else 0.9 for i in range(K)]})
+    save_dictionary(ConceptDictionary(layers=list(layers), atoms=atoms, concepts=concepts), folder)
+    return folder
+
+
+def test_defaults_are_the_validation_choice(tmp_path):
+    from concepts.steering import DEFAULTS, concept_mask
+
+    assert DEFAULTS == {"k": 16, "strength": -1.0, "concepts": "top100", "method": "omp"}
+    c = load_controller(_scored(tmp_path / "d"))
+    assert list(c.atoms) == [2]  # the middle of layers 1, 2, 3
+    assert c.options["strength"] == -1.0 and c.options["k"] == 12  # k 16 clamped to the 12 atoms of this dictionary
+    assert c.remove.tolist() == [True] * 5 + [False] * 7  # top100 of 5 undesirable = all of them; neutral never
+    top2 = concept_mask(pl.read_parquet(tmp_path / "d" / "concepts.parquet"), "top2").tolist()
+    assert top2 == [False, False, False, True, True] + [False] * 7  # the two highest-scored undesirable ones
+    # the folder's steering.json beats the defaults, the caller beats both
+    (tmp_path / "d" / "steering.json").write_text('{"k": 3, "strength": 1.0, "layers": "1,3", "concepts": "top2"}')
+    c = load_controller(tmp_path / "d")
+    assert (list(c.atoms), c.options["k"], c.options["strength"]) == ([1, 3], 3, 1.0)
+    assert c.remove.tolist() == top2
+    c = load_controller(tmp_path / "d", k=5, strength=0.5, concepts="all")
+    assert (c.options["k"], c.options["strength"], int(c.remove.sum())) == (5, 0.5, 5)
+
+
+def test_top_set_needs_harm_scores_only_when_asked(tmp_path):
+    old = _save(tmp_path / "old", {1: _atoms(), 2: _atoms(seed=1)}, ["undesirable"] * 3 + ["neutral"] * 9)
+    assert int(load_controller(old).remove.sum()) == 3  # the default top100 falls back to every undesirable concept
+    with pytest.raises(ConfigError, match="no harm_score column"):
+        load_controller(old, concepts="top10")
+    with pytest.raises(ConfigError, match="use all, seed or topN"):
+        load_controller(old, concepts="top0")

@@ -123,3 +123,22 @@ def test_layers_option_and_folder_are_checked(tiny_lm_model, dictionary, tmp_pat
            capsys, "layers [3] are not in the dictionary")
     _fails(["--dictionary", str(tmp_path / "nope"), "--prompt", "hi"], capsys, "nope does not exist",
            "curate build-dictionary")
+
+
+def test_the_folder_steering_json_is_used_unless_an_option_is_given(tiny_lm_model, dictionary):
+    """`curate steer` passes only the options given, so a dictionary's steering.json (then the library defaults)
+    decides the rest: before, its k and strength defaults always overrode the folder's file."""
+    from curate.commands.steer import SteerConfig, load_steering
+
+    (dictionary / "steering.json").write_text('{"k": 3, "strength": 0.5, "concepts": "all"}')
+    config = SteerConfig(dictionary=dictionary, prompt=("hi",), model=str(tiny_lm_model))
+    controller = load_steering(config, "cpu")
+    assert (controller.options["k"], controller.options["strength"], int(controller.remove.sum())) == (3, 0.5, 2)
+    controller = load_steering(SteerConfig(dictionary=dictionary, prompt=("hi",), model=str(tiny_lm_model), k=2,
+                                              strength=-1.0), "cpu")
+    assert (controller.options["k"], controller.options["strength"]) == (2, -1.0)
+
+
+def test_bad_concept_set_is_refused_before_anything(tiny_lm_model, dictionary, capsys, no_model_load):
+    _fails(["--dictionary", str(dictionary), "--prompt", "hi", "--model", str(tiny_lm_model), "--concepts", "worst"],
+           capsys, "--concepts 'worst'", "all, seed or topN")
