@@ -1,158 +1,288 @@
-"""SOT end to end on SmolLM2-135M-Instruct: align, fine-tune on contaminated data four ways, evaluate.
+"""SOT end to end on the benchmark family, like for like: every arm fine-tunes on the same rows, steps and batches.
 
-    .venv/bin/python -m bench.sot.end_to_end --work runs/sot_e2e          # full run (resumes finished stages)
-    .venv/bin/python -m bench.sot.end_to_end --help                       # sizes, steps, seeds
+    .venv/bin/python -m bench.sot.end_to_end --stop-after plan        # time 3 steps + a tiny eval; print the plan
+    .venv/bin/python -m bench.sot.end_to_end --methods uniform,oracle --seeds 0     # first: is there a gap?
+    .venv/bin/python -m bench.sot.end_to_end                          # every arm (finished arms are skipped)
+    .venv/bin/python -m bench.sot.end_to_end --rates 5 --seeds 1 --methods sot,heuristic   # one session's share
 
-Stages (each writes into --work and is skipped on rerun when its output exists):
- 1. data     seeded subsets: alignment rows from safe-anchor (half refusals, half benign); a fine-tuning
-             set from contaminated-sft (all benign rows are corpus partition; --harmful-fraction of rows are its
-             harmful dialogues); held-out harmful prompts (harmful-prompts:heldout), held-out benign prompts
-             and reference answers (benign-qa:heldout, disjoint rows for over-refusal and for NLL).
- 2. align    `train sft` of the base model on the alignment rows.
- 3. weights  uniform; SOT (`curate sot-weight`, safe-anchor as the pull set, harmful-reference as the push
-             set); the nearest-neighbour heuristic (transport.baselines); the clean oracle (harmful rows 0).
- 4. finetune the aligned model on the fine-tuning set, once per weighting, identical steps/batches/seed.
- 5. eval     `curate eval` of base, aligned and the four fine-tunes on the held-out sets.
-Prints the table and writes results.json / results.md in --work.
+Arms are (rate, method, seed) for --rates 5,10 x --methods uniform,sot,heuristic,classifier,oracle x --seeds 0,1,2.
+ 1. data    (bench/sot/_e2e_data.py) the fine-tuning rows = the rows of registry sot-test-{rate} (or a stratified
+            seeded subset of --ft-rows), the same for every arm; held-out harmful prompts (harmful-prompts:heldout
+            without those a corpus holds, topped up from its train split to --eval-harmful); the over-refusal set's
+            held-out split likewise (--eval-benign); held-out answers of the task (--nll-rows) and benign-qa
+            reference answers (--nll-general-rows) for NLL.
+ 2. plan    (--stop-after plan) a few training steps and one evaluation batch per set on the base model, timed;
+            prints the estimate of the arms still to run and stops.
+ 3. align   `train sft` of the base model on safe-anchor rows (half refusals, half benign): the start of every arm.
+ 4. arms    per arm: the loss weights (bench/sot/_e2e_weights.py: uniform; SOT, the nearest-neighbour heuristic and
+            the supervised classifier at the settings and temperatures bench/results/sot_family.json chose on
+            validation; the clean oracle, harmful rows weight 0 but kept in the schedule), scaled to mean 1; the
+            training loop of `train sft` from the aligned model (seed = the arm's seed); the shipped three-verdict
+            judge on the held-out answers. Each finished arm writes --results-dir/rate{r}-{method}-seed{s}.json
+            (settings + hash, per-prompt verdicts, per-answer NLL, rates; no weights of the model). A rerun skips
+            arms whose file holds the same settings and stops, naming the flag, when they differ, so the arms can
+            be spread over sessions that keep only the repository.
+ 5. results every finished arm in --results-dir with these settings is aggregated into --results
+            (bench/results/sot_e2e.json and .md): rates with Wilson 95% intervals per seed and pooled; gap closure
+            (uniform - method) / (uniform - oracle) of harmful compliance with a prompt-bootstrap interval; task
+            NLL change vs uniform (paired bootstrap); SOT against each baseline: exact McNemar on compliance and
+            over-refusal and paired bootstrap on NLL, per seed and pooled over seeds (bench/sot/_e2e_compare.py).
+The earlier run on registry:contaminated-sft (separable by form) is not kept: its figures stay in BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+from bench.common import RESULTS, SYSTEM_PROMPT, make_parser
 
-from bench.common import SYSTEM_PROMPT, add_held_out_arguments, evaluate_model, make_parser, timed, write_json
-from bench.sot._e2e_weights import weight_column
+__all__ = ["METHODS", "parse_args", "common_settings", "arm_settings", "main"]
 
-METHODS = ("uniform", "sot", "heuristic", "oracle")
+METHODS = ("uniform", "sot", "heuristic", "classifier", "oracle")
+STAGES = ("data", "plan", "arms")
+COMMON_FLAGS = ("model", "data_seed", "align_rows", "align_steps", "align_lr", "ft_rows", "ft_steps", "ft_lr",
+                "batch_size", "max_length", "train_last", "max_new_tokens", "eval_harmful", "eval_benign", "nll_rows",
+                "nll_general_rows")
+"""Flags every arm's result depends on (with the judge, the system turn and the data digests). --eval-batch-size,
+--device and --work are left out: they change speed, not the experiment."""
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _methods(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    bad = sorted(set(names) - set(METHODS))
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown {', '.join(bad)}; choose from {','.join(METHODS)}")
+    return names
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = make_parser(__doc__)
-    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--work", type=Path, default=Path("runs/sot_e2e"), help="aligned model and weight caches")
+    p.add_argument("--results-dir", type=Path, default=RESULTS / "sot_e2e", help="one JSON per finished arm")
+    p.add_argument("--results", type=Path, default=RESULTS / "sot_e2e.json", help="the aggregate (and its .md)")
+    p.add_argument("--family-results", type=Path, default=RESULTS / "sot_family.json",
+                   help="bench.sot.family's choices on validation (settings and temperatures per rate)")
+    p.add_argument("--rates", type=_ints, default=[5, 10])
+    p.add_argument("--seeds", type=_ints, default=[0, 1, 2])
+    p.add_argument("--methods", type=_methods, default=list(METHODS))
+    p.add_argument("--stop-after", choices=STAGES, default="arms")
     p.add_argument("--model", default="smollm2-135m")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of every data draw (training seeds: --seeds)")
     p.add_argument("--align-rows", type=int, default=160)
     p.add_argument("--align-steps", type=int, default=30)
     p.add_argument("--align-lr", type=float, default=1e-4)
-    p.add_argument("--ft-rows", type=int, default=240)
-    p.add_argument("--harmful-fraction", type=float, default=0.25)
-    p.add_argument("--ft-steps", type=int, default=12)
-    p.add_argument("--ft-lr", type=float, default=2e-4)
+    p.add_argument("--ft-rows", type=int, default=None, help="stratified subset of each corpus (default: all rows)")
+    p.add_argument("--ft-steps", type=int, default=200)
+    p.add_argument("--ft-lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-length", type=int, default=96)
+    p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--train-last", type=int, default=8, help="decoder blocks trained (0 = all)")
-    add_held_out_arguments(p, harmful=32, benign=16, nll_rows=48)
-    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--eval-harmful", type=int, default=320)
+    p.add_argument("--eval-benign", type=int, default=200)
+    p.add_argument("--nll-rows", type=int, default=300, help="held-out answers of the task scored by NLL")
+    p.add_argument("--nll-general-rows", type=int, default=200, help="benign-qa:heldout answers scored by NLL")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--eval-batch-size", type=int, default=32)
+    p.add_argument("--timing-steps", type=int, default=3, help="training steps the plan times")
+    p.add_argument("--bootstrap", type=int, default=2000, help="replicates of the gap-closure intervals")
     return p.parse_args(argv)
 
 
-def _sample(table: pa.Table, n: int, rng: np.random.Generator) -> pa.Table:
-    idx = np.sort(rng.choice(table.num_rows, min(n, table.num_rows), replace=False))
-    return table.take(idx)
+def _sizes(args):
+    from bench.sot._e2e_data import Sizes
+
+    return Sizes(align_rows=args.align_rows, ft_rows=args.ft_rows, eval_harmful=args.eval_harmful,
+                 eval_benign=args.eval_benign, nll_rows=args.nll_rows, nll_general_rows=args.nll_general_rows,
+                 data_seed=args.data_seed)
 
 
-def _keep(table: pa.Table, names: list[str]) -> pa.Table:
-    return table.select([c for c in names if c in table.column_names])
+def common_settings(args, data, judge_digest: str) -> dict:
+    """What every arm's figures depend on: the flags, the system turn, the judge file and the eval sets' digest."""
+    from bench.sot._e2e_data import table_digest
+
+    sets = (data.eval_harmful, data.eval_benign, data.nll_task, data.nll_general)
+    return {k: getattr(args, k) for k in COMMON_FLAGS} | {
+        "system": SYSTEM_PROMPT, "judge": judge_digest, "eval_sets": "-".join(table_digest(t) for t in sets)}
 
 
-def stage_data(args, data: Path) -> None:
-    from bench.sot._e2e_data import load
+def arm_settings(common: dict, arm, data, choice: dict) -> dict:
+    from bench.sot._e2e_data import table_digest
 
-    if (data / "nll.parquet").exists():
-        return
-    data.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(args.seed)
-    cols = ["id", "prompt", "response", "category", "kind", "is_harmful"]
-    anchor, source = load("safe-anchor")
-    pq.write_table(_keep(anchor, cols), data / "safe_anchor.parquet")
-    pq.write_table(_keep(load("harmful-reference")[0], cols), data / "harmful_reference.parquet")
-    kinds = np.array(anchor.column("kind").to_pylist())
-    half = args.align_rows // 2
-    align = pa.concat_tables([_sample(_keep(anchor.filter(pa.array(kinds == k)), cols), half, rng)
-                              for k in ("refusal", "benign")])
-    pq.write_table(align, data / "align.parquet")
-    corpus = _keep(load("contaminated-sft")[0], cols)
-    harmful = np.array(corpus.column("is_harmful").to_pylist(), dtype=bool)
-    n_harm = int(round(args.harmful_fraction * args.ft_rows))
-    ft = pa.concat_tables([_sample(corpus.filter(pa.array(~harmful)), args.ft_rows - n_harm, rng),
-                           _sample(corpus.filter(pa.array(harmful)), n_harm, rng)])
-    pq.write_table(ft, data / "ft.parquet")
-    pq.write_table(_keep(_sample(load("harmful-prompts", "heldout")[0], args.eval_harmful, rng), cols),
-                   data / "eval_harmful.parquet")
-    benign = load("benign-qa", "heldout")[0]
-    picked = _sample(benign, args.eval_benign + args.nll_rows, rng)
-    order = rng.permutation(picked.num_rows)
-    pq.write_table(_keep(picked.take(order[: args.eval_benign]), cols), data / "eval_benign.parquet")
-    pq.write_table(_keep(picked.take(order[args.eval_benign:]), cols), data / "nll.parquet")
-    (data / "source.json").write_text(json.dumps({"data_source": source, "align_rows": align.num_rows,
-                                                  "ft_rows": ft.num_rows, "ft_harmful_rows": n_harm}))
+    return common | {"rate": arm.rate, "method": arm.method, "seed": arm.seed,
+                     "train_rows": table_digest(data.train[arm.rate], ("id", "is_harmful")), "choice": choice}
 
 
-def _sft(args, data: str, out: Path, model: str, steps: int, lr: float, weight_column: str | None) -> dict:
+def _aligned(args, data, run_settings: dict) -> Path:
+    """The aligned start model in --work (trained once per settings; a fresh machine trains it again)."""
+    from bench.sot._e2e_arms import settings_hash
+    from curate.io import write_parquet
     from train.sft import SFTConfig, run
 
-    if (out / "metrics.json").exists():
-        return json.loads((out / "metrics.json").read_text())
-    return run(SFTConfig(data=data, out=out, model=model, weight_column=weight_column, max_steps=steps, lr=lr,
-                         batch_size=args.batch_size, max_length=args.max_length, train_last=args.train_last,
-                         system=SYSTEM_PROMPT, seed=args.seed, save_every=10, overwrite=True))
+    keys = ("model", "data_seed", "align_rows", "align_steps", "align_lr", "batch_size", "max_length", "train_last")
+    out = args.work / f"aligned-{settings_hash({k: run_settings[k] for k in keys})}"
+    if not (out / "metrics.json").exists():
+        write_parquet(data.align, args.work / "align.parquet")
+        run(SFTConfig(data=str(args.work / "align.parquet"), out=out, model=args.model, max_steps=args.align_steps,
+                      lr=args.align_lr, batch_size=args.batch_size, max_length=args.max_length,
+                      train_last=args.train_last, system=SYSTEM_PROMPT, seed=args.data_seed, device=args.device,
+                      save_every=10, overwrite=True, progress=False))
+    return out
 
 
-def stage_weights(args, data: Path) -> dict:
-    target = data / "ft_weighted.parquet"
-    if target.exists() and (data / "weights.json").exists():
-        info = json.loads((data / "weights.json").read_text())
-        if all(info.get(m, {}).get("status") == "ok" for m in ("sot", "heuristic")):
-            return info  # otherwise retry the failed methods (their finished outputs are cached)
-    ft = pq.read_table(data / "ft.parquet")
-    harmful = np.array(ft.column("is_harmful").to_pylist(), dtype=bool)
-    columns = {"w_uniform": np.ones(ft.num_rows), "w_oracle": (~harmful).astype(float)}
-    info: dict = {}
-    columns["w_heuristic"], info["heuristic"] = weight_column(data, "heuristic")
-    columns["w_sot"], info["sot"] = weight_column(data, "sot")
-    for name, w in columns.items():
-        if w is None:
-            continue
-        ft = ft.append_column(name, pa.array(np.asarray(w, dtype=np.float64)))
-        w = np.asarray(w, dtype=np.float64)
-        info.setdefault(name[2:], {}).update({
-            "mean_weight_harmful": float(w[harmful].mean()), "mean_weight_benign": float(w[~harmful].mean()),
-            "harmful_weight_share": float(w[harmful].sum() / w.sum()),
-        })
-    pq.write_table(ft, target)
-    write_json(data / "weights.json", info)
-    return info
+def _result(arm, settings, common, weights, harmful, metrics, outcome, aligned_digest, device, eval_s) -> dict:
+    from bench.common import machine_info
+    from bench.sot._e2e_arms import settings_hash
+    from bench.sot._e2e_eval import outcome_rates
+    from bench.sot._e2e_weights import weight_summary
+
+    train = {k: metrics[k] for k in ("steps", "examples", "tokens", "final_loss", "seconds", "trainable_params")}
+    return {"arm": {"rate": arm.rate, "method": arm.method, "seed": arm.seed}, "settings": settings,
+            "settings_hash": settings_hash(settings), "common_hash": settings_hash(common),
+            "rates": outcome_rates(outcome), "weights": weight_summary(weights, harmful),
+            "train": train | {"loss_trace": [round(x, 5) for x in metrics["loss_trace"]]},
+            "aligned_digest": aligned_digest, "device": str(device), "eval_seconds": round(eval_s, 1),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info(), "outcome": outcome}
+
+
+def _arm_line(result: dict) -> str:
+    a, r = result["arm"], result["rates"]
+    return (f"[sot-e2e] {a['rate']}% {a['method']:>10} seed {a['seed']}: harmful compliance "
+            f"{r['harmful_compliance']['rate']:.3f} over-refusal {r['over_refusal']['rate']:.3f} task NLL "
+            f"{r['nll_task']['mean']:.4f} general NLL {r['nll_general']['mean']:.4f}")
+
+
+def stage_arms(args, data, todo: list, settings: dict, common: dict) -> None:
+    """Train and judge each arm still to run, writing its result file as soon as it is finished."""
+    import numpy as np
+
+    from bench.common import write_json
+    from bench.sot._e2e_arms import file_digest, result_path, train_arm
+    from bench.sot._e2e_eval import evaluate
+    from bench.sot._e2e_weights import method_weights
+    from curate.device import resolve_device
+    from curate.evaluation.judges.artefact import default_judge
+
+    run_settings = common | {"eval_batch_size": args.eval_batch_size}
+    aligned = _aligned(args, data, run_settings)
+    aligned_digest = file_digest(aligned / "model.safetensors")
+    judge, device = default_judge(), resolve_device(args.device)
+    for arm in todo:
+        train = data.train[arm.rate]
+        harmful = np.asarray(train.column("is_harmful").to_pylist(), dtype=bool)
+        weights = method_weights(arm.method, arm.rate, train, settings[arm]["choice"], args.work)
+        rows = train.select(["prompt", "response"]).to_pylist()
+        model, tokenizer, metrics = train_arm(str(aligned), rows, weights, run_settings, arm.seed, device)
+        started = time.perf_counter()
+        outcome = evaluate(model, tokenizer, data, judge, run_settings)
+        result = _result(arm, settings[arm], common, weights, harmful, metrics, outcome, aligned_digest, device,
+                         time.perf_counter() - started)
+        write_json(result_path(args.results_dir, arm), result)
+        print(_arm_line(result), flush=True)
+        del model
+
+
+def stage_plan(args, data, todo: list, common: dict) -> dict:
+    """Seconds per training step and per evaluation batch on the base model, and the remaining arms' estimate."""
+    import math
+
+    import numpy as np
+
+    from bench.sot._e2e_arms import train_arm
+    from bench.sot._e2e_eval import evaluate
+    from curate.device import resolve_device
+    from curate.evaluation.judges.artefact import default_judge
+
+    run_settings = common | {"eval_batch_size": args.eval_batch_size}
+    device = resolve_device(args.device)
+    rows = data.train[args.rates[0]].select(["prompt", "response"]).to_pylist()
+    started = time.perf_counter()
+    model, tokenizer, metrics = train_arm(args.model, rows, np.ones(len(rows)), run_settings, 0, device,
+                                          steps=args.timing_steps)
+    load_s = time.perf_counter() - started - metrics["seconds"]
+    step_s = metrics["seconds"] / metrics["steps"]
+    timings: dict[str, float] = {}
+    evaluate(model, tokenizer, data, default_judge(), run_settings, limit=args.eval_batch_size, timings=timings)
+    size = args.eval_batch_size
+    generate_batches = sum(math.ceil(t.num_rows / size) for t in (data.eval_harmful, data.eval_benign))
+    nll_batches = sum(math.ceil(t.num_rows / size) for t in (data.nll_task, data.nll_general))
+    eval_s = generate_batches * timings["generate"] / 2 + nll_batches * timings["nll"] / 2
+    arm_s = load_s + args.ft_steps * step_s + eval_s
+    plan = {"device": str(device), "step_s": round(step_s, 4), "load_s": round(load_s, 1),
+            "generate_batch_s": round(timings["generate"] / 2, 2), "nll_batch_s": round(timings["nll"] / 2, 3),
+            "arm_s": round(arm_s, 1), "arms_to_run": len(todo), "align_s": round(load_s + args.align_steps * step_s, 1),
+            "total_s": round(len(todo) * arm_s + (load_s + args.align_steps * step_s if todo else 0), 1)}
+    print(f"[sot-e2e] plan on {device}: {len(todo)} arms to run x ({args.ft_steps} steps x {step_s:.3f} s + eval "
+          f"{eval_s:.0f} s + load {load_s:.0f} s) = {len(todo) * arm_s / 3600:.2f} h, alignment "
+          f"{plan['align_s']:.0f} s; weights (CPU, once per rate and method, cached in --work) not timed", flush=True)
+    print(json.dumps(plan), flush=True)
+    return plan
+
+
+def _collect(args, common: dict) -> tuple[list[dict], list[str]]:
+    """Every finished arm in --results-dir made with these common settings, and the files left out."""
+    from bench.sot._e2e_arms import settings_hash
+
+    kept, left_out, wanted = [], [], settings_hash(common)
+    for path in sorted(args.results_dir.glob("rate*-seed*.json")):
+        result = json.loads(path.read_text())
+        if result.get("common_hash") == wanted:
+            kept.append(result)
+        else:
+            left_out.append(path.name)
+    return kept, left_out
+
+
+def stage_results(args, data, common: dict) -> None:
+    from bench.sot._e2e_compare import aggregate
+    from bench.sot._e2e_table import write_results
+
+    results, left_out = _collect(args, common)
+    if not results:
+        print("[sot-e2e] no finished arm to aggregate", flush=True)
+        return
+    digests = sorted({r["aligned_digest"] for r in results})
+    if len(digests) > 1:
+        print(f"[sot-e2e] note: the arms start from {len(digests)} different aligned models (trained again on another "
+              "machine); pairs share prompts, not the start model", flush=True)
+    summary = aggregate(results, reps=args.bootstrap, seed=args.data_seed)
+    arms = [{k: r[k] for k in ("arm", "rates", "weights", "aligned_digest", "device", "eval_seconds")}
+            | {"train": {k: v for k, v in r["train"].items() if k != "loss_trace"}} for r in results]
+    payload = {"settings": common, "data": data.counts(), "family_results": str(args.family_results),
+               "arms": arms, "left_out_other_settings": left_out, "aligned_digests": digests}
+    print(write_results(args.results, payload, summary), flush=True)
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    work, data = args.work, args.work / "data"
-    timings: dict[str, float] = {}
-    with timed(timings, "data"):
-        stage_data(args, data)
-    with timed(timings, "align"):
-        _sft(args, str(data / "align.parquet"), work / "aligned", args.model, args.align_steps, args.align_lr, None)
-    with timed(timings, "weights"):
-        weight_info = stage_weights(args, data)
-    available = pq.read_schema(data / "ft_weighted.parquet").names
-    methods = [m for m in args.methods.split(",") if f"w_{m}" in available]
-    with timed(timings, "finetune"):
-        for m in methods:
-            _sft(args, str(data / "ft_weighted.parquet"), work / f"ft_{m}", str(work / "aligned"), args.ft_steps,
-                 args.ft_lr, f"w_{m}")
-    models = {"aligned": str(work / "aligned")} | {m: str(work / f"ft_{m}") for m in methods} | {"base": args.model}
-    with timed(timings, "eval"):
-        summaries = {name: evaluate_model(path, work / "eval" / name, data, args) for name, path in models.items()}
-    from bench.sot._e2e_table import write_tables
+    from bench.sot._e2e_arms import arm_list, file_digest, finished
+    from bench.sot._e2e_data import build
+    from bench.sot._e2e_weights import family_choice
+    from curate.evaluation.judges.artefact import DEFAULT_JUDGE
 
-    source = json.loads((data / "source.json").read_text())
-    write_tables(work, vars(args) | source, summaries, weight_info, timings)
+    args = parse_args(argv)
+    data = build(args.rates, _sizes(args))
+    print(f"[sot-e2e] data: {json.dumps(data.counts())}", flush=True)
+    common = common_settings(args, data, file_digest(DEFAULT_JUDGE))
+    arms = arm_list(args.rates, args.methods, args.seeds)
+    settings = {a: arm_settings(common, a, data, family_choice(args.family_results, a.rate, a.method)) for a in arms}
+    todo = [a for a in arms if finished(args.results_dir, a, settings[a]) is None]  # a changed setting stops here
+    print(f"[sot-e2e] {len(arms) - len(todo)} of {len(arms)} arms finished in {args.results_dir}", flush=True)
+    if args.stop_after == "data":
+        return
+    if args.stop_after == "plan":
+        stage_plan(args, data, todo, common)
+        return
+    if todo:
+        args.work.mkdir(parents=True, exist_ok=True)
+        stage_arms(args, data, todo, settings, common)
+    stage_results(args, data, common)
 
 
 if __name__ == "__main__":
