@@ -238,8 +238,8 @@ class _StubJudge:
                                                  for a in answers]))
 
 
-def test_main_runs_arms_writes_results_then_resumes_without_training(tiny_lm_model, tmp_path, one_torch_thread,
-                                                                     monkeypatch):
+def test_main_plans_runs_arms_writes_results_then_resumes_without_training(tiny_lm_model, tmp_path, capsys,
+                                                                           one_torch_thread, monkeypatch):
     import bench.sot._e2e_arms as arms
     import bench.sot._e2e_data as data_module
     import curate.evaluation.judges.artefact as artefact
@@ -252,6 +252,10 @@ def test_main_runs_arms_writes_results_then_resumes_without_training(tiny_lm_mod
             "--rates", "5", "--seeds", "0,1", "--methods", "uniform,oracle", "--align-rows", "2", "--align-steps",
             "1", "--ft-steps", "2", "--batch-size", "4", "--max-length", "48", "--max-new-tokens", "3",
             "--train-last", "1", "--device", "cpu", "--bootstrap", "20"]
+    end_to_end.main(argv + ["--stop-after", "plan", "--timing-steps", "1"])
+    plan = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert plan["arms_to_run"] == 4 and plan["step_s"] > 0 and plan["total_s"] > 4 * 2 * plan["step_s"]
+    assert not (tmp_path / "arms").exists()  # the plan trains and writes no arm
     end_to_end.main(argv)
     files = sorted(p.name for p in (tmp_path / "arms").glob("*.json"))
     assert files == ["rate5-oracle-seed0.json", "rate5-oracle-seed1.json", "rate5-uniform-seed0.json",
