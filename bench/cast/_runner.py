@@ -1,7 +1,8 @@
 """Running the arms: the budget plan (heads or rank of every arm), one arm trained and evaluated, the timing.
 
-Each arm's outcome goes to <work>/arms/<key>/outcome.json (written last, atomically), so a rerun skips
-finished arms and a stopped run loses at most the arm in progress. Trained weights are not kept.
+Each arm's outcome goes to <work>/arms/<key>/outcome.json (written last, atomically) with the budget it was
+trained with, so a rerun skips finished arms and a stopped run loses at most the arm in progress. Trained
+weights are not kept.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def run_arm(base, tokenizer, splits, judge, arm, plan: dict, args, work: Path) -
            "lora_rank": entry.get("lora_rank"), **summary_row(outcome), "final_loss": metrics["final_loss"],
            "train_s": metrics["seconds"], "eval_s": round(time.perf_counter() - started, 1)}
     metrics = {k: v for k, v in metrics.items() if k != "skipped_heads"}
-    return _write(path, {"row": row, "outcome": outcome, "metrics": metrics})
+    return _write(path, {"row": row, "outcome": outcome, "metrics": metrics, "budget": entry})
 
 
 def measure_step_seconds(base, tokenizer, splits, args) -> float:

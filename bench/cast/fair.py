@@ -5,7 +5,7 @@
     .venv/bin/python -m bench.cast.fair --work runs/cast-fair                       # everything (reruns skip done work)
     .venv/bin/python -m bench.cast.fair --work runs/cast-fair --seeds 0 --arms full,cast,random --rhos 0.1
 
-Stages (each writes into --work; finished work is skipped on rerun):
+Stages (each writes into --work and, as it finishes, into the committed --store; finished work is skipped):
  1. data    disjoint sets (bench/cast/_data.py): training = refusals + WordNet glosses (no man-page row);
             D_safe / D_util draws a and b (>= 64 rows each; D_util = man-page Q/A); held-out harmful prompts,
             the over-refusal set's held-out split, held-out man-page Q/A for answer NLL.
@@ -20,7 +20,21 @@ Stages (each writes into --work; finished work is skipped on rerun):
             frozen parameters (--random-draws draws); low-conflict skip (the bottom-rho heads); LoRA on q/k/v/o
             with the rank whose parameter count is closest to CAST's at --lora-rho. Each is evaluated with the
             shipped three-verdict judge (Wilson intervals), then paired against random skip (McNemar on
-            refusals, paired bootstrap on NLL). Rows and figures go to --results (bench/results/cast.json).
+            refusals, paired bootstrap on NLL). Rows and figures go to --results (bench/results/cast.json),
+            rebuilt after every arm from all the arms in the store (tests pair only the runs that exist).
+
+Continuing on a fresh machine (--work is under runs/, which does not survive the machine; ~2 h of maps and
+~6 h of arms do not fit one session):
+ - the store (--store, default bench/results/cast/store/, bench/cast/_store.py) keeps the sets, the maps,
+   stability.json, cost.json and every finished arm's rates, verdicts and NLL, with the settings they were
+   made with; commit it after a session (and whenever the session may end):
+       git add bench/results/cast/store && git commit -m "..." -- bench/results/cast/store bench/results/cast.json
+ - on the next machine, run the same command with the same settings. The data stage rebuilds the sets from the
+   registry and checks them against the stored sha256 (a mismatch is an error); finished maps and arms are
+   copied from the store into --work instead of recomputed; only the model load, the data stage and the
+   plan's few timing steps run again, then the arms the store lacks.
+ - other settings than the store's (the FIXED list) are refused with the flags that differ: keep them, or pass
+   another --store (or --no-store, e.g. for a quick trial). Seeds, arms, rhos and draws may grow between runs.
 """
 
 from __future__ import annotations
@@ -86,6 +100,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--results", type=Path, default=RESULTS / "cast.json")
     p.add_argument("--figures", type=Path, default=RESULTS / "cast", help="where head_map.png is written")
+    p.add_argument("--store", type=Path, default=RESULTS / "cast" / "store",
+                   help="the committed store of finished outputs that a fresh machine restores from")
+    p.add_argument("--no-store", dest="store", action="store_const", const=None,
+                   help="keep nothing outside --work (a trial with other settings)")
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--device", default="auto")
     p.add_argument("--system", default=SYSTEM_PROMPT)
@@ -105,37 +123,63 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def stage_data(args, folder: Path) -> dict:
+    """The sets, built from the registry once per --work and checked against (or kept in) the store."""
     from bench.cast._data import SplitSizes, build_splits, load_splits, registry_pools, write_splits
+    from bench.cast._store import keep_splits
 
     if not (folder / "source.json").exists():
         sizes = SplitSizes(args.train_rows, args.benign_fraction, args.calibration_rows, args.eval_harmful,
                            args.eval_benign, args.nll_rows)
         write_splits(folder, build_splits(registry_pools(), sizes, args.seed), sizes, args.seed)
-    return load_splits(folder)
+    splits = load_splits(folder)
+    if args.store is not None:
+        keep_splits(args.store, folder, splits)
+    return splits
 
 
 FIXED = ("model", "seed", "train_rows", "benign_fraction", "calibration_rows", "eval_harmful", "eval_benign",
          "nll_rows", "sensitivity", "diag_batch_size", "ablation_batches", "steps", "lr", "lora_lr", "batch_size",
          "max_length", "max_new_tokens", "system", "judge", "lora_rank", "lora_rho")
-"""Settings every finished stage in --work depends on; seeds, arms, rhos and draws may grow between runs."""
+"""Settings every finished stage in --work and the store depends on; seeds, arms, rhos and draws may grow."""
+
+
+def fixed_settings(args) -> dict[str, str]:
+    return {k: str(getattr(args, k)) for k in FIXED}
 
 
 def check_work(args) -> None:
     """Refuse a --work folder whose finished stages were made with other settings (they would be reused)."""
+    from bench.cast._store import settings_change
     from curate.errors import ConfigError
 
-    path = args.work / "settings.json"
-    wanted = {k: str(getattr(args, k)) for k in FIXED}
+    path, wanted = args.work / "settings.json", fixed_settings(args)
     if path.exists():
-        held = json.loads(path.read_text())
-        changed = sorted(k for k in FIXED if held.get(k) != wanted[k])
-        if changed:
-            shown = ", ".join(f"--{k.replace('_', '-')} {held.get(k)} -> {wanted[k]}" for k in changed)
-            raise ConfigError(f"--work {args.work}: its finished stages were made with other settings ({shown}); "
+        change = settings_change(json.loads(path.read_text()), wanted)
+        if change:
+            raise ConfigError(f"--work {args.work}: its finished stages were made with other settings ({change}); "
                               "use a new --work folder (or the old settings)")
         return
     args.work.mkdir(parents=True, exist_ok=True)
     write_json(path, wanted)
+
+
+def open_store(args) -> None:
+    """Check the store's settings and copy its finished maps and arms that --work lacks into --work."""
+    from bench.cast._store import check_settings, restore
+
+    if args.store is None:
+        return
+    check_settings(args.store, fixed_settings(args))
+    restored = restore(args.store, args.work)
+    if restored:
+        print(f"[cast] restored from {args.store}: {', '.join(restored)}", flush=True)
+
+
+def _keep_arm(args, key: str, result: dict) -> None:
+    from bench.cast._store import keep_arm
+
+    if args.store is not None:
+        keep_arm(args.store, key, result)
 
 
 def _load_model(args):
@@ -185,6 +229,7 @@ def stage_plan(base, tokenizer, splits, judge, args, arms: list) -> dict:
     print(f"[cast] measured {step_s:.3f} s/step (full attention tuning, batch {args.batch_size}, "
           f"max length {args.max_length}, {args.timing_steps} steps)", flush=True)
     base_run = run_base(base, tokenizer, splits, judge, args, args.work)
+    _keep_arm(args, "base", base_run)
     eval_s = base_run["row"]["eval_s"]
     batches = args.calibration_rows // args.diag_batch_size
     ablation = min(args.ablation_batches or batches, batches)
@@ -212,12 +257,16 @@ def stage_cost(base, tokenizer, splits, judge, args, base_run: dict) -> dict:
     from bench.cast._arms import Arm
     from bench.cast._compare import cost_check
     from bench.cast._runner import attention_parameters, run_arm
+    from bench.cast._store import keep_json
 
     arm = Arm("full", 0.0, args.seeds[0])
     plan = {arm.key: {"heads": [], "frozen_params": 0, "updated_params": attention_parameters(base)}}
     full = run_arm(base, tokenizer, splits, judge, arm, plan, args, args.work)
+    _keep_arm(args, arm.key, full)
     print(_arm_line(base_run["row"]) + "\n" + _arm_line(full["row"]), flush=True)
     cost = cost_check(base_run["outcome"], full["outcome"], seed=args.seed)
+    if args.store is not None:
+        keep_json(args.store, "cost.json", cost)
     rise = cost["nll_rise"]
     print(f"[cast] cost check: refusal {cost['dsr_full']:.1%} (>= 90%: {cost['refusal_ok']}); man-page NLL "
           f"{cost['nll_base']:.4f} -> {cost['nll_full']:.4f}, rise {rise['mean_diff']:+.4f} "
@@ -229,33 +278,24 @@ def stage_cost(base, tokenizer, splits, judge, args, base_run: dict) -> dict:
     return cost
 
 
-def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, base_row: dict) -> dict:
-    """Every arm trained and evaluated; rows, paired tests against random skip and the claim per rho."""
-    from bench.cast._compare import claim, paired_tests
+def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, payload: dict) -> None:
+    """Every arm trained and evaluated (or taken as finished); the results file is rewritten after each one."""
     from bench.cast._runner import run_arm
+    from bench.cast._store import check_budget
     from bench.cast._summary import summary_table
 
-    runs = {}
     for arm in arms:
-        runs[arm] = run_arm(base, tokenizer, splits, judge, arm, plan, args, args.work)
-        print(_arm_line(runs[arm]["row"]), flush=True)
-    rows = [r["row"] for r in runs.values()]
-    tests = {}
-    for rho in args.rhos:
-        random = {(a.seed, a.draw): r["outcome"] for a, r in runs.items() if a.name == "random" and a.rho == rho}
-        for name in ("cast", "low-conflict", "lora"):
-            own = {a.seed: r["outcome"] for a, r in runs.items() if a.name == name
-                   and (a.rho == rho or name == "lora")}
-            test = paired_tests(own, random, seed=args.seed) if own and random else None
-            if test is not None:
-                tests[f"{name}-rho{rho:g}"] = test
-    claims = [claim(rows, base_row, tests, rho) for rho in args.rhos]
-    table = summary_table(rows, base_row)
+        result = run_arm(base, tokenizer, splits, judge, arm, plan, args, args.work)
+        check_budget(arm.key, result, plan[arm.key])
+        _keep_arm(args, arm.key, result)
+        print(_arm_line(result["row"]), flush=True)
+        _finish(args, payload)  # a session that ends mid-run leaves the results of every finished arm
+    payload.update(_finished_arms(args, payload))
+    table = summary_table(payload["rows"], payload["base"])
     atomic_write_text(args.work / "results.md", table)
     print(table, flush=True)
-    for c in claims:
+    for c in payload["claim"]:
         print(f"[cast] claim at rho={c['rho']:g}: {json.dumps(c)}", flush=True)
-    return {"rows": rows, "paired_tests": tests, "claim": claims}
 
 
 def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) -> dict:
@@ -263,8 +303,11 @@ def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) 
     from bench.cast._figures import write_head_map_figure
     from bench.cast._maps import stage_maps
     from bench.cast._runner import plan_arms
+    from bench.cast._store import keep_maps
 
     maps = stage_maps(base, tokenizer, splits, args, args.work)
+    if args.store is not None:
+        keep_maps(args.store, args.work)
     payload["map_stability"] = maps["stability"]
     figure = write_head_map_figure(args.figures / "head_map.png", maps["columns"], maps["columns_b"],
                                    maps["stability"], 0.1 if 0.1 in args.rhos else args.rhos[0], args.model)
@@ -282,6 +325,7 @@ def main(argv=None) -> dict:
 
     args = parse_args(argv)
     check_work(args)
+    open_store(args)
     timings: dict[str, float] = {}
     payload: dict = {"timings": timings}
     with timed(timings, "data", 1):
@@ -306,11 +350,19 @@ def main(argv=None) -> dict:
     if args.stop_after == "maps":
         return _finish(args, payload)
     with timed(timings, "arms", 1):
-        payload.update(stage_arms(base, tokenizer, splits, judge, args, arms, plan, planned["base"]["row"]))
+        stage_arms(base, tokenizer, splits, judge, args, arms, plan, payload)
     return _finish(args, payload)
 
 
+def _finished_arms(args, payload: dict) -> dict:
+    """Rows, tests and claims over every finished arm of the store (of --work without one)."""
+    from bench.cast._aggregate import finished_results
+
+    return finished_results(args.work if args.store is None else args.store, payload, args.rhos, args.seed)
+
+
 def _finish(args, payload: dict) -> dict:
+    payload.update(_finished_arms(args, payload))
     _write_results(args, payload)
     return payload
 

@@ -13,7 +13,8 @@ SMALL = ["--train-rows", "16", "--eval-harmful", "4", "--eval-benign", "4", "--n
 
 def _run(tmp_path, model, *extra) -> dict:
     return fair.main(["--work", str(tmp_path / "work"), "--results", str(tmp_path / "cast.json"),
-                      "--figures", str(tmp_path / "figures"), "--model", str(model), "--device", "cpu",
+                      "--figures", str(tmp_path / "figures"), "--store", str(tmp_path / "store"),
+                      "--model", str(model), "--device", "cpu",
                       *SMALL, *extra])
 
 
@@ -80,7 +81,7 @@ def test_cost_check_stops_without_a_cost(tiny_lm_model, tmp_path, hash_judge, ca
     out = capsys.readouterr().out
     assert "[cast] cost check: refusal" in out
     if not cost["passed"]:  # a random tiny model rarely refuses 90%: the arms must not run
-        assert "rows" not in payload and "the cost is not shown" in out
+        assert [r["arm"] for r in payload["rows"]] == ["full"] and "the cost is not shown" in out
         assert sorted(p.name for p in (tmp_path / "work" / "arms").iterdir()) == ["base", "full-s0"]
         assert not (tmp_path / "work" / "map_a").exists()  # nothing more is spent
 
@@ -127,7 +128,8 @@ def test_every_arm_runs_and_is_written(tiny_lm_model, tmp_path, hash_judge, caps
 def test_work_made_with_other_settings_is_refused(tmp_path):
     from curate.errors import ConfigError
 
-    work = ["--work", str(tmp_path / "w"), "--results", str(tmp_path / "c.json"), "--stop-after", "data"]
+    work = ["--work", str(tmp_path / "w"), "--results", str(tmp_path / "c.json"), "--stop-after", "data",
+            "--no-store"]
     fair.main([*work, *SMALL])
     fair.main([*work, *SMALL, "--seeds", "0,1,2,3"])  # more seeds reuse the finished stages
     with pytest.raises(ConfigError, match=r"--lr 0.0001 -> 0.001.*--steps 100 -> 50"):
