@@ -53,10 +53,13 @@ def _learner_options(options: dict) -> dict:
     unknown name is a TypeError naming it, as for push_pull itself."""
     if "device" in options:
         raise ConfigError("sharded_push_pull takes no device: the workers' kernels are already on theirs")
+    if "on_iterate" in options:
+        raise ConfigError("sharded_push_pull takes no on_iterate: the log-weights [n] stay on the workers and "
+                          "gathering them every step is what the sharded solver avoids; use push_pull for that")
     bound = inspect.signature(push_pull).bind(None, None, None, None, **options)
     bound.apply_defaults()
     return {name: value for name, value in bound.arguments.items()
-            if name not in ("pull", "push", "b_safe", "b_harm", "device")}
+            if name not in ("pull", "push", "b_safe", "b_harm", "device", "on_iterate")}
 
 
 class _Problem:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,8 +26,8 @@ from transport._kernels import LogKernel
 from transport.cost import as_tensor
 from transport.sinkhorn import sinkhorn_kernel
 
-__all__ = ["PushPullResult", "PushPullWarning", "push_pull", "objective", "mirror_descent", "WeightRows",
-           "Descent"]
+__all__ = ["PushPullResult", "PushPullWarning", "PushPullIterate", "push_pull", "objective", "mirror_descent",
+           "WeightRows", "Descent"]
 
 
 class PushPullWarning(UserWarning):
@@ -51,6 +52,20 @@ class PushPullResult:
     seconds: float = 0.0
     rejected_steps: int = 0
     final_eta: float = 0.0
+
+
+@dataclass(frozen=True)
+class PushPullIterate:
+    """One point push_pull evaluated, as its `on_iterate` callback receives it.
+
+    log_weights [n]: log w of the point (Σ w = 1) in the working dtype and device, the solver's own tensor (read
+    it or copy it; never modify it in place). objective: J at the point. accepted: whether the step rule kept it
+    (always True when adaptive=False); a rejected point is followed by a retry with half the step.
+    """
+
+    log_weights: torch.Tensor
+    objective: float
+    accepted: bool
 
 
 def objective(pull_value: float, push_value: float, log_w: torch.Tensor, beta: float, tau: float) -> float:
@@ -161,9 +176,10 @@ def _check_steps(tau: float, eta: float) -> None:
 
 def mirror_descent(rows: WeightRows, sides: tuple[_Problem, _Problem], n: int, *, beta: float, tau: float,
                    eta: float, max_outer: int, tol: float, adaptive: bool, progress: bool = False, warn: bool = True,
-                   desc: str = "SOT mirror descent") -> Descent:
+                   desc: str = "SOT mirror descent", on_point: Callable[[float, bool], None] | None = None) -> Descent:
     """The push-pull learner of the module docstring on any WeightRows; `beta` is the push strength as J uses it
-    (1 when push-only). The best point is left on `rows` (accept)."""
+    (1 when push-only). The best point is left on `rows` (accept). on_point(J, accepted) is called once per
+    evaluated point, after the step rule decided and before `rows` moves on (rows still hold that point)."""
     from tqdm.auto import tqdm
 
     eta_max = 1.0 / tau if tau > 0 else 64.0 * eta
@@ -178,7 +194,10 @@ def mirror_descent(rows: WeightRows, sides: tuple[_Problem, _Problem], n: int, *
         sum_s, sum_h, kl = rows.point_sums(log_n)
         value = v_s - beta * v_h + tau * kl
         _check_finite_point(value, (v_s, v_h, sum_s, sum_h, kl), tau, eta)
-        if adaptive and best is not None and value > best[0] + 1e-12 * abs(best[0]):
+        accepted = not (adaptive and best is not None and value > best[0] + 1e-12 * abs(best[0]))
+        if on_point is not None:
+            on_point(value, accepted)
+        if not accepted:
             rejected += 1
             eta *= 0.5
             eta_max = eta  # growing back to a step that failed would only fail again
@@ -258,6 +277,7 @@ def push_pull(
     device: torch.device | str = "cpu",
     progress: bool = False,
     warn: bool = True,
+    on_iterate: Callable[[PushPullIterate], None] | None = None,
 ) -> PushPullResult:
     """Run the mirror-descent learner; see the module docstring. Kernels must share n; b_* are anchor masses [m].
 
@@ -269,7 +289,9 @@ def push_pull(
     monotone, so the period-2 oscillation of a fixed large step cannot happen. adaptive=False: the fixed step eta
     (docs/methods.md as written). anderson: memory of the Anderson acceleration of each inner Sinkhorn (0 = plain
     iterations). rho applies to the pull problem and, unless push_rho is given (a number or None = balanced), to
-    the push problem too.
+    the push problem too. on_iterate: called with a PushPullIterate for every point evaluated (accepted or
+    rejected, in order; the accepted ones' J values are `objective`), e.g. to time or record the descent; it does
+    not change the iterations (None: no call at all).
     """
     if pull is None and push is None:
         raise ConfigError("push_pull needs at least one of the pull (safe) or push (harmful) problems")
@@ -283,8 +305,13 @@ def push_pull(
     sides = (_KernelProblem(rows, "pull", pull, bs, rho, options),
              _KernelProblem(rows, "push", push, bh, rho_h, options))
     push_beta = beta if pull is not None else 1.0  # push-only: J = −OT_H + tau·KL
+
+    def on_point(value: float, accepted: bool) -> None:
+        on_iterate(PushPullIterate(rows.log_w, value, accepted))
+
     run = mirror_descent(rows, sides, n, beta=push_beta, tau=tau, eta=eta, max_outer=max_outer, tol=tol,
-                         adaptive=adaptive, progress=progress, warn=warn)
+                         adaptive=adaptive, progress=progress, warn=warn,
+                         on_point=None if on_iterate is None else on_point)
     reference = b_safe if pull is not None else b_harm
     log_w, f_s, f_h = rows.best
     if not bool(torch.isfinite(log_w).all() & torch.isfinite(f_s).all() & torch.isfinite(f_h).all()):

@@ -200,15 +200,13 @@ def run_pot(peer: PotPeer, p: Problem) -> Run:
 
 
 @contextmanager
-def _instrumented(kernels: list, split: dict[str, float], points: list, start: float) -> Iterator[None]:
-    """Time every inner solve push_pull makes and every Gibbs-kernel build (absorb) of `kernels`, count the inner
-    iterations, and record each evaluated iterate as push_pull scores it: (seconds since start, log-weights, J)
-    from its `objective` call. Restores what it replaced on exit."""
+def _timed(kernels: list, split: dict[str, float]) -> Iterator[None]:
+    """Time every inner solve push_pull makes and every Gibbs-kernel build (absorb) of `kernels`, and count the
+    inner iterations and the capped solves. Restores what it replaced on exit; run_ours checks the count against
+    the iterations push_pull reports, so a solver that stops calling pushpull.sinkhorn_kernel fails loudly."""
     import transport.pushpull as pushpull
 
-    solve_original, check_original = pushpull.sinkhorn_kernel, pushpull._check_finite_point
-    sums_original = pushpull._LocalWeights.point_sums
-    current: dict = {}
+    solve_original = pushpull.sinkhorn_kernel
 
     def solve(kernel, a, b, **options):
         t0 = time.perf_counter()
@@ -217,16 +215,6 @@ def _instrumented(kernels: list, split: dict[str, float], points: list, start: f
         split["iterations"] += result.iterations
         split["capped"] += not result.converged
         return result
-
-    # mirror_descent scores each iterate as rows.point_sums (the weights it is at) then _check_finite_point(J):
-    # the pair is one evaluated iterate
-    def point_sums(rows, log_n):
-        current["log_w"] = rows.log_w.clone()
-        return sums_original(rows, log_n)
-
-    def check(value, parts, tau, eta):
-        check_original(value, parts, tau, eta)
-        points.append((time.perf_counter() - start, current.pop("log_w"), float(value)))
 
     def timed_absorb(absorb):
         def absorb_and_time(f, g):
@@ -238,19 +226,18 @@ def _instrumented(kernels: list, split: dict[str, float], points: list, start: f
 
     for kernel in kernels:
         kernel.absorb = timed_absorb(kernel.absorb)  # an instance attribute shadows the method
-    pushpull.sinkhorn_kernel, pushpull._check_finite_point = solve, check
-    pushpull._LocalWeights.point_sums = point_sums
+    pushpull.sinkhorn_kernel = solve
     try:
         yield
     finally:
-        pushpull.sinkhorn_kernel, pushpull._check_finite_point = solve_original, check_original
-        pushpull._LocalWeights.point_sums = sums_original
+        pushpull.sinkhorn_kernel = solve_original
         for kernel in kernels:
             del kernel.absorb
 
 
 def run_ours(p: Problem) -> Run:
-    """transport.pushpull.push_pull (float32, scaling domain, warm state, Anderson) on dense cosine kernels.
+    """transport.pushpull.push_pull (float32, scaling domain, warm state, Anderson) on dense cosine kernels; its
+    evaluated iterates come from push_pull's on_iterate callback, accepted or rejected by its own step rule.
 
     split: cost (the two cost matrices), absorb (exp passes building the stabilised Gibbs kernels, first and
     re-absorptions), sinkhorn_iterations (inner solves less absorb), outer (steps, objective, bookkeeping)."""
@@ -258,34 +245,30 @@ def run_ours(p: Problem) -> Run:
 
     from transport._kernels import DenseKernel
     from transport.cost import cosine_cost
-    from transport.pushpull import push_pull
+    from transport.pushpull import PushPullIterate, push_pull
 
     start = time.perf_counter()
     xt = torch.from_numpy(np.ascontiguousarray(p.x, dtype=np.float32))
     kernels = [DenseKernel(cosine_cost(xt, torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))), p.eps)
                for y in (p.safe, p.harm)]
     split = {"cost": time.perf_counter() - start, "absorb": 0.0, "sinkhorn": 0.0, "iterations": 0, "capped": 0}
-    evaluated: list = []
-    with _instrumented(kernels, split, evaluated, start):
-        push_pull(kernels[0], kernels[1], np.full(len(p.safe), 1.0 / len(p.safe)),
-                  np.full(len(p.harm), 1.0 / len(p.harm)), beta=p.beta, tau=p.tau, eta=p.eta,
-                  max_outer=p.max_outer, tol=p.tol, inner_max_iter=p.inner_max_iter, inner_tol=p.inner_tol,
-                  adaptive=p.adaptive, anderson=p.anderson, dtype=torch.float32, warn=False)
+    evaluated: list[tuple[float, PushPullIterate]] = []
+
+    def record(point: PushPullIterate) -> None:
+        evaluated.append((time.perf_counter() - start, point))  # the weights are converted after the clock stops
+
+    with _timed(kernels, split):
+        result = push_pull(kernels[0], kernels[1], np.full(len(p.safe), 1.0 / len(p.safe)),
+                           np.full(len(p.harm), 1.0 / len(p.harm)), beta=p.beta, tau=p.tau, eta=p.eta,
+                           max_outer=p.max_outer, tol=p.tol, inner_max_iter=p.inner_max_iter, inner_tol=p.inner_tol,
+                           adaptive=p.adaptive, anderson=p.anderson, dtype=torch.float32, warn=False,
+                           on_iterate=record)
     seconds = time.perf_counter() - start
+    if split["iterations"] != sum(a + b for a, b in result.inner_iterations):
+        raise RuntimeError("bench.sot._pot_peers: _timed saw other inner iterations than push_pull reports (it no "
+                           "longer solves through pushpull.sinkhorn_kernel); fix _timed before timing anything")
     times = {"cost": split["cost"], "absorb": split["absorb"], "sinkhorn_iterations": split["sinkhorn"] -
              split["absorb"], "outer": seconds - split["cost"] - split["sinkhorn"]}
-    if not evaluated:
-        raise RuntimeError("bench.sot._pot_peers: push_pull's iterates were not recorded (its mirror-descent loop no "
-                           "longer calls what _instrumented wraps); fix _instrumented before timing anything")
-    return Run("ours", seconds, _our_points(evaluated, p), int(split["iterations"]), times,
-               capped_solves=int(split["capped"]))
-
-
-def _our_points(evaluated: list, p: Problem) -> list[Point]:
-    """push_pull's evaluated iterates, marked accepted or rejected by its own step rule on its own J values."""
-    points, best = [], None
-    for seconds, log_w, value in evaluated:
-        accepted = not (p.adaptive and best is not None and value > best + 1e-12 * abs(best))
-        best = value if accepted else best
-        points.append(Point(seconds, np.exp(log_w.double().numpy()), value, accepted))
-    return points
+    points = [Point(t, np.exp(it.log_weights.double().cpu().numpy()), it.objective, it.accepted)
+              for t, it in evaluated]
+    return Run("ours", seconds, points, int(split["iterations"]), times, capped_solves=int(split["capped"]))
