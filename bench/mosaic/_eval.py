@@ -5,6 +5,8 @@ categories, spread evenly, drawn without replacement) and `n_eval` negatives (ha
 categories). Every arm answers the same prompts. The answers are judged by the project's three-verdict judge
 (curate.evaluation): DSR = refusals on positives, OR = refusals on negatives (also on neutral and on inactive ones),
 degenerate = the judge's degenerate verdict on all the cell's answers; rates carry Wilson intervals.
+Utility: the answers' NLL with tokens on vs off, relative change with a paired bootstrap interval, on two sets:
+held-out neutral answers (glosses, man pages: the negatives' style) and the model's own answers to benign prompts.
 An arm is a function active -> generation options ({} = the plain model, a system turn, a controller).
 """
 
@@ -15,8 +17,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["eval_sets", "in_context_prompt", "judge_cell", "evaluate", "utility", "paired_tests", "pooled_rate",
-           "table"]
+__all__ = ["eval_sets", "in_context_prompt", "judge_cell", "evaluate", "UTILITY_GOAL_PCT", "nll_change",
+           "within_goal", "utility", "utility_model_answers", "utility_table", "paired_tests", "pooled_rate", "table"]
 
 Arm = Callable[[tuple[str, ...]], dict]
 
@@ -100,26 +102,79 @@ def evaluate(model, tokenizer, judge, sets: list[dict], arms: dict[str, Arm], ne
     return rows
 
 
-def utility(model, tokenizer, heldout: list[dict], categories: list[str], arms: dict[str, Arm], n: int,
-            max_length: int, rng: np.random.Generator, orders: Iterable[int] = (1, 3)) -> list[dict]:
-    """Mean response NLL on held-out neutral Q/A, tokens off (plain model) vs on (first `order` categories active)."""
+UTILITY_GOAL_PCT = 1.0
+"""The issue's goal: benign NLL with tokens on within this many percent of tokens off."""
+
+
+def nll_change(off: np.ndarray, on: np.ndarray, seed: int = 0) -> dict:
+    """Tokens on vs off on the same answers: mean NLLs, relative change 100·mean(on − off)/mean(off) in % and its
+    paired bootstrap 95 % interval over answers (curate.evaluation.stats.paired_bootstrap)."""
+    from curate.evaluation.stats import paired_bootstrap
+
+    test = paired_bootstrap(on, off, n_boot=10_000, seed=seed)
+    return {"nll_off": float(np.mean(off)), "nll_on": float(np.mean(on)), "change_pct": test["relative_diff_pct"],
+            "change_ci_pct": [test["relative_low_pct"], test["relative_high_pct"]], "p_value": test["p_value"],
+            "n": test["n"]}
+
+
+def within_goal(change_ci_pct: list[float], bound: float = UTILITY_GOAL_PCT) -> str:
+    """'met': the whole interval lies within ±bound %; 'missed': it lies wholly outside; else 'unresolved'."""
+    low, high = change_ci_pct
+    if -bound <= low and high <= bound:
+        return "met"
+    return "missed" if high < -bound or low > bound else "unresolved"
+
+
+def _answer_nll(model, tokenizer, prompts: list[str], answers: list[str], categories: list[str],
+                arms: dict[str, Arm], max_length: int, orders: Iterable[int]) -> list[dict]:
+    """Per (arm, order): the answers' NLL with the first `order` categories' tokens on vs the plain model."""
     from curate.lm.likelihood import response_nll
 
-    benign = [r for r in heldout if r["category"] not in categories and r.get("response")]
-    picks = [benign[i] for i in rng.choice(len(benign), size=min(n, len(benign)), replace=False)]
-    prompts, answers = [r["prompt"] for r in picks], [r["response"] for r in picks]
-    off = float(response_nll(model, tokenizer, prompts, answers, max_length=max_length).mean())
+    off = response_nll(model, tokenizer, prompts, answers, max_length=max_length)
     out = []
     for name, arm in arms.items():
         for order in orders:
             controller = arm(tuple(categories[:order])).get("controller")
             if controller is None:
                 continue
-            on = float(response_nll(model, tokenizer, prompts, answers, controller=controller,
-                                    max_length=max_length).mean())
-            out.append({"method": name, "order": order, "nll_off": off, "nll_on": on,
-                        "change_pct": 100 * (on - off) / off, "n": len(picks)})
+            on = response_nll(model, tokenizer, prompts, answers, controller=controller, max_length=max_length)
+            out.append({"method": name, "order": order, **nll_change(off, on)})
     return out
+
+
+def utility(model, tokenizer, heldout: list[dict], categories: list[str], arms: dict[str, Arm], n: int,
+            max_length: int, rng: np.random.Generator, orders: Iterable[int] = (1, 3)) -> list[dict]:
+    """Mean response NLL on held-out neutral Q/A, tokens off (plain model) vs on (first `order` categories active).
+
+    Those answers are glosses and man-page text, the style of the training negatives: see utility_model_answers."""
+    benign = [r for r in heldout if r["category"] not in categories and r.get("response")]
+    picks = [benign[i] for i in rng.choice(len(benign), size=min(n, len(benign)), replace=False)]
+    return _answer_nll(model, tokenizer, [r["prompt"] for r in picks], [r["response"] for r in picks], categories,
+                       arms, max_length, orders)
+
+
+def utility_model_answers(model, tokenizer, rows: list[dict], categories: list[str], arms: dict[str, Arm],
+                          max_length: int, orders: Iterable[int] = (1, 3)) -> list[dict]:
+    """utility on the model's own answers to benign prompts (bench.mosaic._data.model_answer_rows), with the goal
+    check `goal_within_1pct` on the change's interval."""
+    if not rows:
+        return []
+    out = _answer_nll(model, tokenizer, [r["prompt"] for r in rows], [r["response"] for r in rows], categories,
+                      arms, max_length, orders)
+    return [{**u, "goal_within_1pct": within_goal(u["change_ci_pct"])} for u in out]
+
+
+def utility_table(heldout: list[dict], model_answers: list[dict]) -> str:
+    """Markdown: NLL off / on and change % [95 % interval] per config, method, seed and order, for both sets."""
+    lines = ["| set | config | method | seed | order | n | NLL off | NLL on | change % [95 % CI] | within 1 % |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, rows in (("held-out neutral", heldout), ("model answers", model_answers)):
+        for u in rows:
+            low, high = u.get("change_ci_pct", [float("nan")] * 2)
+            lines.append(f"| {name} | {u.get('config', '')} | {u['method']} | {u.get('seed', '')} | {u['order']} | "
+                         f"{u['n']} | {u['nll_off']:.3f} | {u['nll_on']:.3f} | {u['change_pct']:+.1f} "
+                         f"[{low:+.1f}, {high:+.1f}] | {u.get('goal_within_1pct', '')} |")
+    return "\n".join(lines)
 
 
 def _cells(rows: list[dict], method: str, order: int, seed) -> dict:

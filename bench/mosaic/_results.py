@@ -1,4 +1,5 @@
-"""bench/results/mosaic.json: the rows of every cell, utility, learning curves and paired tests, merged across runs.
+"""bench/results/mosaic.json: the rows of every cell, utility (held-out neutral answers and, in
+`utility_model_answers`, the model's own answers), learning curves and paired tests, merged across runs.
 
 A run replaces what an earlier run wrote for the same (config, method, seed) and leaves the rest, so the two
 configurations (and extra seeds) can be run one after another into one file. The curve picture is redrawn from
@@ -10,12 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["ROW_FIELDS", "merge_results", "plot_curves"]
+__all__ = ["ROW_FIELDS", "UTILITY_FIELDS", "merge_results", "plot_curves"]
 
 ROW_FIELDS = ("config", "method", "order", "active", "dsr", "dsr_ci", "or", "or_ci", "or_neutral", "or_inactive",
               "degenerate", "degenerate_ci", "n_pos", "n_neg", "n_neutral", "n_inactive", "steps", "seed", "dtype",
               "example")
-_SECTIONS = ("rows", "utility", "curve", "paired", "runs")
+UTILITY_FIELDS = ("config", "method", "seed", "steps", "dtype", "order", "nll_off", "nll_on", "change_pct",
+                  "change_ci_pct", "p_value", "n")
+"""Keys of a utility entry; model-answer entries add goal_within_1pct (met | missed | unresolved)."""
+_SECTIONS = ("rows", "utility", "utility_model_answers", "curve", "paired", "runs")
 
 
 def _key(entry: dict) -> tuple:

@@ -10,10 +10,15 @@ the validation cells (one active subset per order, --n-val positives and negativ
 curve. Then on the held-out split, per order r = 1..max-order and --subsets active subsets of that size, each
 cell's --n-eval positives and negatives are answered by every arm and judged by the three-verdict judge
 (curate.evaluation): DSR, OR (neutral and inactive), degenerate, with Wilson intervals. Utility = mean response
-NLL of held-out neutral answers with tokens on vs off. McNemar tests compare mosaic with the baselines on the same
-prompts. Rows, utility, curve and tests are merged into bench/results/mosaic.json (per config, method, seed),
-the curve is drawn to bench/results/mosaic_curve.png, and the table is printed. Measured seconds per training
-step are printed and saved (metrics.json of each run), so --steps can be sized to the time a run may take.
+NLL with tokens on vs off, relative change with a paired bootstrap 95 % interval over answers, on two sets:
+`utility`, --n-utility held-out neutral answers (glosses and man-page text, the style of the training negatives, so
+the tokens can lower it), and `utility_model_answers`, --n-utility-model answers SmolLM2-135M-Instruct gave to
+benign prompts that no configuration holds, about no concept any configuration asks about and no category
+(bench/mosaic/_data.py), with the goal check "within 1 % of tokens off". McNemar tests compare mosaic with the
+baselines on the same prompts. Rows, both utilities, curve and tests are merged into bench/results/mosaic.json (per
+config, method, seed; the run entry records the model-answer source), the curve is drawn to
+bench/results/mosaic_curve.png, and the tables are printed. Measured seconds per training step are printed and
+saved (metrics.json of each run), so --steps can be sized to the time a run may take.
 Prompt tuning trains one run per evaluated subset (--subsets x orders per seed); --pt-steps sizes those runs, and
 it can run on its own (--methods prompt-tuning): results merge per (config, method, seed).
 """
@@ -27,8 +32,17 @@ import numpy as np
 
 from bench.common import RESULTS, machine_info, make_parser, timed, write_json
 from bench.mosaic._arms import PT_CATEGORY, TRAINED, curve_callback, subset_folder, train_arm, train_prompt_tuning
-from bench.mosaic._data import CONFIGS, load_config
-from bench.mosaic._eval import eval_sets, evaluate, in_context_prompt, paired_tests, table, utility
+from bench.mosaic._data import CONFIGS, load_config, model_answer_rows
+from bench.mosaic._eval import (
+    eval_sets,
+    evaluate,
+    in_context_prompt,
+    paired_tests,
+    table,
+    utility,
+    utility_model_answers,
+    utility_table,
+)
 from bench.mosaic._results import ROW_FIELDS, merge_results, plot_curves
 
 METHODS = ("base", "in-context", *TRAINED)
@@ -59,7 +73,9 @@ def _parser():
     parser.add_argument("--n-val", type=int, default=24, help="validation positives and negatives per cell")
     parser.add_argument("--subsets", type=int, default=3, help="held-out active subsets per order")
     parser.add_argument("--n-eval", type=int, default=60, help="held-out positives and negatives per cell")
-    parser.add_argument("--n-utility", type=int, default=100)
+    parser.add_argument("--n-utility", type=int, default=100, help="held-out neutral answers for the NLL utility")
+    parser.add_argument("--n-utility-model", type=int, default=100,
+                        help="the model's own answers to benign prompts for the second NLL utility (0: none)")
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--judge", choices=["default", "rules"], default="default",
                         help="default: the shipped three-verdict judge; rules: refusal phrases + degenerate rules")
@@ -141,7 +157,8 @@ def _label(entry: dict, args, metrics: dict) -> dict:
             "dtype": args.dtype if method in TRAINED else None, **entry}
 
 
-def _evaluate(args, data, root: Path, heldout_sets: list[dict], judge, metrics: dict) -> dict:
+def _evaluate(args, data, root: Path, heldout_sets: list[dict], judge, metrics: dict,
+              model_answers: list[dict]) -> dict:
     import torch
 
     from curate.models import load_causal_lm
@@ -153,9 +170,13 @@ def _evaluate(args, data, root: Path, heldout_sets: list[dict], judge, metrics: 
     rows = [_label(r, args, metrics) for r in raw]
     paired = paired_tests(rows, "mosaic", [m for m in ("in-context", "per-category", "base") if m in args.methods])
     token_arms = {k: v for k, v in arms.items() if k.split("|")[0] in ("mosaic", "per-category")}
+    orders = sorted({1, args.max_order})
     util = utility(model, tokenizer, data.heldout, data.categories, token_arms, args.n_utility, args.max_length,
-                   np.random.default_rng(2), orders=sorted({1, args.max_order}))
+                   np.random.default_rng(2), orders=orders)
+    util_model = utility_model_answers(model, tokenizer, model_answers, data.categories, token_arms, args.max_length,
+                                       orders=orders)
     return {"rows": rows, "utility": [_label(u, args, metrics) for u in util],
+            "utility_model_answers": [_label(u, args, metrics) for u in util_model],
             "paired": [{"config": args.config, **p} for p in paired]}
 
 
@@ -185,11 +206,14 @@ def main() -> None:
     for summary in _training_summary(metrics):
         print(f"{'/'.join(summary['arm'])}: {summary['steps']} steps at {summary['seconds_per_step']} s/step",
               flush=True)
-    new = {"curve": curve}
+    new, answers_record = {"curve": curve}, None
     if args.stage in ("eval", "all"):
         with timed(timings, "eval_s", digits=1):
-            new.update(_evaluate(args, data, root, heldout_sets, judge, metrics))
-    run_info = {"config": args.config, "data_source": data.source, "judge": judge_name, "timings": timings,
+            model_answers, answers_record = model_answer_rows(args.n_utility_model) if args.n_utility_model else (
+                [], None)
+            new.update(_evaluate(args, data, root, heldout_sets, judge, metrics, model_answers))
+    run_info = {"config": args.config, "data_source": data.source, "utility_model_answers": answers_record,
+                "judge": judge_name, "timings": timings,
                 "training": _training_summary(metrics), "machine": machine_info(),
                 "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     write_json(root / "bench.json", {**new, "run": run_info})  # with each prompt's `correct`, for re-analysis
@@ -197,7 +221,8 @@ def main() -> None:
     merged = merge_results(args.results, {**new, "runs": [run_info]})
     plot_curves(merged["curve"], args.results.with_name(args.results.stem + "_curve.png"))
     print(f"config={args.config} judge={judge_name} timings={timings}\n{table(new['rows'])}\n"
-          f"utility={new.get('utility')}\npaired={new.get('paired')}")
+          f"{utility_table(new.get('utility', []), new.get('utility_model_answers', []))}\n"
+          f"paired={new.get('paired')}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def test_tiny_end_to_end_writes_every_cell_curve_and_utility(monkeypatch, tmp_pa
     common = ["--model", str(tiny_lm_model), "--out", str(tmp_path / "runs"), "--results", str(results),
               "--judge", "rules", "--steps", "2", "--eval-every", "1", "--per-subset", "2", "--batch-size", "4",
               "--max-length", "48", "--tokens", "1", "--n-val", "2", "--subsets", "1", "--n-eval", "4",
-              "--n-utility", "4", "--new-tokens", "3", "--max-order", "2", "--pt-steps", "1"]
+              "--n-utility", "4", "--n-utility-model", "4", "--new-tokens", "3", "--max-order", "2", "--pt-steps", "1"]
     _main(monkeypatch, "--config", "categories", *common)
     out = json.loads(results.read_text())
     rows = out["rows"]
@@ -45,6 +45,14 @@ def test_tiny_end_to_end_writes_every_cell_curve_and_utility(monkeypatch, tmp_pa
     assert {(u["method"], u["order"]) for u in out["utility"]} == {("mosaic", 1), ("mosaic", 2),
                                                                    ("per-category", 1), ("per-category", 2)}
     assert all(u["nll_on"] > 0 and u["n"] == 4 for u in out["utility"])
+    # the second set (the model's own answers): the same (method, order) entries, bootstrap intervals, the goal
+    model = out["utility_model_answers"]
+    assert [(u["method"], u["order"]) for u in model] == [(u["method"], u["order"]) for u in out["utility"]]
+    for u in model:
+        assert u["n"] == 4 and u["change_ci_pct"][0] <= u["change_pct"] <= u["change_ci_pct"][1]
+        assert u["goal_within_1pct"] in ("met", "missed", "unresolved") and u["config"] == "categories"
+    (run,) = out["runs"]
+    assert run["utility_model_answers"]["n"] == 4 and "sot-family" in run["utility_model_answers"]["source"]
     assert {(p["method"], p["against"]) for p in out["paired"]} == {
         ("mosaic", "in-context"), ("mosaic", "per-category"), ("mosaic", "base")}
     assert results.with_name("mosaic_curve.png").stat().st_size > 1000
