@@ -180,13 +180,13 @@ def _registry_concepts(config: str) -> set[str]:
 
 def mosaic_exclusions() -> tuple[Exclusions, dict[str, str]]:
     """(what every configuration holds or claims, over-refusal row id -> concept for the rows categories keeps)."""
-    from curate.datasets.mosaic_categories import _restricted, category_concepts, mosaic_category_rows
+    from curate.datasets.mosaic_categories import category_concepts, mosaic_category_rows, restricted_offsets
 
     prompts = {_normalise(r["prompt"]) for config in CONFIGS for part in load_config(config)[:3] for r in part}
     rows = mosaic_category_rows()
     concepts = {_group_key(r["concept"]) for r in rows}.union(*map(_registry_concepts, ("risk-areas", "topics")))
     # the whole hyponym closure a category claims, not only the concepts it asks about
-    concepts |= {f"wn:n:{offset:08d}" for offset in _restricted()}
+    concepts |= {f"wn:n:{offset:08d}" for offset in restricted_offsets()}
     words = {w.lower() for chosen in category_concepts().values() for _, w in chosen}
     over_refusal = {r["id"][3:]: _group_key(r["concept"]) for r in rows if r["source"].startswith("over-refusal")}
     return Exclusions(frozenset(prompts), frozenset(concepts), frozenset(words), frozenset(TOPICS)), over_refusal

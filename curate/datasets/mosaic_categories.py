@@ -26,7 +26,7 @@ from curate.datasets._keys import normalize_text, stable_hash
 from curate.datasets._partitions import ordered_groups
 
 __all__ = ["CategorySpec", "CATEGORIES", "PHRASINGS", "PHRASINGS_PER_CONCEPT", "SPLITS", "SPLIT_SHARES",
-           "mosaic_category_rows", "category_concepts", "split_rows"]
+           "mosaic_category_rows", "category_concepts", "split_rows", "restricted_offsets"]
 
 SPLITS = ("train", "val", "heldout")
 SPLIT_SHARES = {"train": 0.55, "val": 0.15, "heldout": 0.30}
@@ -116,7 +116,7 @@ def _closures() -> tuple[dict[str, frozenset[int]], frozenset[int]]:
     return {name: frozenset(m - shared) for name, m in members.items()}, shared
 
 
-def _restricted() -> frozenset[int]:
+def restricted_offsets() -> frozenset[int]:
     """Every offset a category claims (alone or shared): never a neutral concept."""
     closures, shared = _closures()
     return shared.union(*closures.values())
@@ -191,7 +191,7 @@ def _neutral_wordnet_rows() -> list[dict]:
     from curate.datasets.over_refusal import _VIOLENT_WORDS, _violent_closure
 
     wordnet = _wordnet()
-    excluded = _restricted() | _violent_closure(wordnet, "n")
+    excluded = restricted_offsets() | _violent_closure(wordnet, "n")
     category_words = {w.lower() for concepts in category_concepts().values() for _, w in concepts}
     rows, words = [], set()
     for offset in _ranked(wordnet, [o for o, s in wordnet.synsets["n"].items() if s.lexfile > 3]):
@@ -219,7 +219,7 @@ def _over_refusal_rows() -> list[dict]:
     """Over-refusal rows that are neutral here, with their own split kept in `or_split`."""
     from curate.datasets.over_refusal import over_refusal_rows
 
-    restricted = _restricted()
+    restricted = restricted_offsets()
     rows = []
     for r in over_refusal_rows():
         offset = int(r["concept"].rsplit(":", 1)[1]) if r["concept"].startswith("wn:n:") else None
