@@ -92,19 +92,12 @@ def synthetic_batch(vocab_size: int, pad_id: int, batch_size: int = 16, max_leng
 
 
 def _teacher(model, ids, mask, labels, negative):
-    """The negatives' teacher (hidden, index) as fit_tokens precomputes it: teacher_states' pass on ids that are
-    already tokenised (it takes text), kept per row in TeacherStates and batched by it."""
-    import torch
-
-    from train.mosaic.loss import scored_hidden
-    from train.mosaic.teacher import TeacherStates
+    """The negatives' teacher (hidden, index) as fit_tokens precomputes it: train.mosaic.teacher's pass on the
+    synthetic ids (already tokenised), batched for this batch's negative rows."""
+    from train.mosaic.teacher import teacher_states_on_ids
 
     rows = negative.nonzero()[:, 0].tolist()
-    with torch.no_grad():
-        embeds = model.get_input_embeddings()(ids[negative])
-        hidden, _, index = scored_hidden(model, embeds, mask[negative], labels[negative])
-    states = TeacherStates({row: hidden[index == i].clone() for i, row in enumerate(rows)})
-    return states.batch(rows)
+    return teacher_states_on_ids(model, ids[negative], mask[negative], labels[negative], rows).batch(rows)
 
 
 def _train_step(model, tokens, optimizer, batch, teacher) -> dict:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from curate.lm.chat import tokenize_pairs
 from train.mosaic.loss import scored_hidden
 
-__all__ = ["TeacherStates", "teacher_states"]
+__all__ = ["TeacherStates", "teacher_states", "teacher_states_on_ids"]
 
 
 class TeacherStates:
@@ -30,10 +30,20 @@ class TeacherStates:
 
 
 @torch.no_grad()
+def teacher_states_on_ids(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                          rows: list[int]) -> TeacherStates:
+    """Teacher states of rows already tokenised as tokenize_pairs does: ids, mask, labels [B, T], batch row i being
+    table row rows[i] (one forward pass; callers batch)."""
+    device = next(model.parameters()).device
+    embeds = model.get_input_embeddings()(ids.to(device))
+    hidden, _, index = scored_hidden(model, embeds, mask.to(device), labels.to(device))
+    return TeacherStates({row: hidden[index == i].clone() for i, row in enumerate(rows)})
+
+
+@torch.no_grad()
 def teacher_states(model, tokenizer, prompts: list[str], responses: list[str], rows: list[int], max_length: int,
                    batch_size: int, progress: bool = True) -> TeacherStates:
     """Teacher states for `rows` (distinct table rows); tokenised exactly as the training step tokenises them."""
-    device = next(model.parameters()).device
     rows = sorted(set(rows))
     states: dict[int, torch.Tensor] = {}
     for start in tqdm(range(0, len(rows), batch_size), desc="mosaic teacher", unit="batch", leave=False,
@@ -41,8 +51,5 @@ def teacher_states(model, tokenizer, prompts: list[str], responses: list[str], r
         chunk = rows[start:start + batch_size]
         ids, mask, labels = tokenize_pairs(tokenizer, [prompts[r] for r in chunk], [responses[r] for r in chunk],
                                            max_length)
-        embeds = model.get_input_embeddings()(ids.to(device))
-        hidden, _, index = scored_hidden(model, embeds, mask.to(device), labels.to(device))
-        for i, row in enumerate(chunk):
-            states[row] = hidden[index == i].clone()
+        states.update(teacher_states_on_ids(model, ids, mask, labels, chunk).states)
     return TeacherStates(states)
