@@ -1,4 +1,5 @@
-"""`curate train sae`: a dictionary-initialised sparse autoencoder on per-token activations (DACO)."""
+"""`curate train sae`: a sparse autoencoder on per-token activations, its atoms labelled (or initialised) by a concept
+dictionary (DACO)."""
 
 import click
 

@@ -31,7 +31,8 @@ def planted(tmp_path_factory):
 
 
 def _config(folder, out, **kw):
-    base = dict(activations=folder / "acts", out=out, dictionary=folder / "dict", k=2, expansion=4, steps=300,
+    base = dict(activations=folder / "acts", out=out, dictionary=folder / "dict", init="dictionary",
+                k=2, expansion=4, steps=300,
                 batch_size=128, buffer_rows=2048, skip_first_token=False, lr=1e-2, warmup_steps=10,
                 dead_after_tokens=5000, eval_activations=folder / "held", checkpoint_every=0)
     return SAEConfig(**{**base, **kw})

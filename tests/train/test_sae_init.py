@@ -30,7 +30,8 @@ def planted(tmp_path_factory):
 
 
 def _config(folder, out, **kw):
-    base = dict(activations=folder / "acts", out=out, dictionary=folder / "dict", k=3, expansion=2, steps=40,
+    base = dict(activations=folder / "acts", out=out, dictionary=folder / "dict", init="dictionary",
+                k=3, expansion=2, steps=40,
                 batch_size=128, buffer_rows=1024, skip_first_token=False, lr=1e-2, warmup_steps=5,
                 eval_activations=folder / "held", checkpoint_every=0, progress=False)
     return SAEConfig(**{**base, **kw})

@@ -22,8 +22,8 @@ def acts(tmp_path_factory):
 
 
 def _run(folder, tmp_path, **kw):
-    base = dict(activations=folder / "acts", out=tmp_path / "out", dictionary=folder / "dict", k=2, expansion=2,
-                steps=2, batch_size=64, buffer_rows=256, checkpoint_every=0)
+    base = dict(activations=folder / "acts", out=tmp_path / "out", dictionary=folder / "dict",
+                init="dictionary", k=2, expansion=2, steps=2, batch_size=64, buffer_rows=256, checkpoint_every=0)
     return run(SAEConfig(**{**base, **kw}))
 
 
@@ -84,7 +84,8 @@ def test_option_checks():
     with pytest.raises(ConfigError, match="--init dictionary needs --dictionary"):
         SAEConfig(activations="a", out="o", init="dictionary")
     assert SAEConfig(activations="a", out="o").init == "random"
-    assert SAEConfig(activations="a", out="o", dictionary="d").init == "dictionary"
+    assert SAEConfig(activations="a", out="o", dictionary="d").init == "random"  # the measured default
+    assert SAEConfig(activations="a", out="o", dictionary="d", init="dictionary").init == "dictionary"
     with pytest.raises(ConfigError, match="--k 0"):
         SAEConfig(activations="a", out="o", init="random", k=0)
     with pytest.raises(ConfigError, match="--buffer-rows 10 is below --batch-size 64"):

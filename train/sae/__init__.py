@@ -1,4 +1,4 @@
-"""A (dictionary-initialised) TopK sparse autoencoder on per-token LM activations (DACO).
+"""A TopK sparse autoencoder (random or dictionary-initialised) on per-token LM activations (DACO).
 
 Names load on first use (curate.lazy), so `from train.sae import SAEConfig` does not import torch.
 """

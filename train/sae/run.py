@@ -1,4 +1,4 @@
-"""`curate train sae`: a (dictionary-initialised) sparse autoencoder on per-token LM activations (DACO).
+"""`curate train sae`: a sparse autoencoder (random or dictionary-initialised) on per-token LM activations (DACO).
 
     from train.sae import SAEConfig, run, load_sae, load_sae_controller
     run(SAEConfig(activations=Path("runs/acts/l15"), dictionary=Path("runs/dict"), out=Path("runs/sae")))
@@ -45,9 +45,11 @@ class SAEConfig(StageConfig):
     """Active latents per token (topk, batchtopk)."""
     expansion: int = 8
     """Latents = expansion x activation dimension."""
-    init: Literal["dictionary", "random"] | None = None
-    """dictionary = the K concept directions are the first K decoder rows (encoder = transpose), the rest random;
-    default: dictionary when --dictionary is given, else random."""
+    init: Literal["dictionary", "random"] = "random"
+    """random (default) = random unit atoms, the dictionary (if given) only labels them; dictionary = the K concept
+    directions are the first K decoder rows (encoder = transpose), the rest random (DACO's initialisation). Random
+    is the default because it reconstructed held-out activations measurably better at equal budget (SmolLM2
+    layer 15, 3 seeds: FVU 0.128 vs 0.163; README, `curate train sae`)."""
     init_fill: float | None = None
     """--init dictionary: the share of latents that start as dictionary atoms, ceil(share x latents) of them
     (1.0 = the whole decoder, as the DACO paper); labelled atoms go first, then neutral ones in a seeded order.
@@ -88,8 +90,6 @@ class SAEConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.init is None:
-            object.__setattr__(self, "init", "dictionary" if self.dictionary is not None else "random")
         for name in ("k", "expansion", "steps", "batch_size", "buffer_rows", "eval_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
