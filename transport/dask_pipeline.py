@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from embed.store import is_embedding_folder, read_manifest
+from embed.store import is_embedding_folder, read_embeddings, read_manifest
 from transport._features import LM_POOLING, TEMPLATES, Features, _cache_folder, embed_settings, load_features
 from transport.config import SOTConfig
 from transport.dask_output import WrittenRows, write_weighted
-from transport.dask_shards import embedding_shards, read_folder
+from transport.dask_shards import embedding_shards
 
 __all__ = ["ClusterRun"]
 
@@ -76,8 +76,8 @@ class ClusterRun:
     def anchor_features(self, spec: str) -> Features:
         """An anchor set in the driver (m rows): an embedding folder read as it is, else embedded on the cluster."""
         if is_embedding_folder(spec):
-            ids, vectors, manifest = read_folder(spec)
-            return Features(None, ids, vectors, [manifest])
+            emb = read_embeddings(spec)  # a path or an fsspec URL alike
+            return Features(None, emb.ids, emb.vectors, [emb.manifest])
         self._embedded(spec)
         return load_features(spec, self.config)  # the cache the cluster just filled
 

@@ -16,7 +16,7 @@ import numpy as np
 from curate.errors import InputError
 from embed.store import read_manifest, read_shard_table, shard_paths, shard_vectors
 
-__all__ = ["ShardSource", "ShardRows", "embedding_shards", "array_shards", "read_shard", "read_ids", "read_folder"]
+__all__ = ["ShardSource", "ShardRows", "embedding_shards", "array_shards", "read_shard", "read_ids"]
 
 
 @dataclass(frozen=True)
@@ -115,16 +115,3 @@ def read_shard(source: ShardSource) -> ShardRows:
     bad = [ids[i] for i in np.flatnonzero(~good)[:5]]
     vectors = np.ascontiguousarray(x[good] / norms[good, None], dtype=np.float32)
     return ShardRows(good, vectors, bad)
-
-
-def read_folder(url: str) -> tuple[list[str], np.ndarray, dict]:
-    """A whole (small) embedding folder at a path or fsspec URL: ids, float32 vectors, manifest (anchors)."""
-    manifest = read_manifest(url)
-    ids: list[str] = []
-    parts = []
-    for path in shard_paths(url, manifest):
-        shard_ids, vectors = _read_part(str(path))
-        ids += shard_ids
-        parts.append(vectors)
-    dim = manifest.get("dim") or 0
-    return ids, (np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)), manifest
