@@ -116,13 +116,18 @@ def _shard_path(folder: str | Path, root: str | Path, shard: dict) -> str | Path
 
 def read_shard_table(path: str | Path, columns: list[str] | None = None, fs=None):
     """One shard file as a pyarrow Table (only `columns`, if given)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     fs, path = _filesystem(_folder(path, fs), fs)
-    if fs is None:
-        return pq.read_table(path, columns=columns)
-    with fs.open(path, "rb") as fh:
-        return pq.read_table(fh, columns=columns)
+    try:
+        if fs is None:
+            return pq.read_table(path, columns=columns)
+        with fs.open(path, "rb") as fh:
+            return pq.read_table(fh, columns=columns)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise InputError(f"{path}: not a readable Parquet shard ({err}); the file is damaged or was replaced — "
+                         "re-run the `curate embed` job that wrote the folder (delete the shard first)") from err
 
 
 def shard_vectors(table) -> tuple[list[str], np.ndarray]:

@@ -109,3 +109,12 @@ def test_dask_shard_readers_read_through_the_store(tmp_path, memory_copy):
     _write_folder(tmp_path / "half", complete=False)
     with pytest.raises(InputError, match="not complete"):
         embedding_shards([str(tmp_path / "half")])
+
+
+def test_a_damaged_shard_is_named_for_a_url_and_a_path(tmp_path, memory_copy):
+    _write_folder(tmp_path / "emb")
+    (tmp_path / "emb" / shard_name(1)).write_bytes(b"not parquet at all")
+    _, copy = memory_copy
+    for folder in (tmp_path / "emb", f"memory://{copy(tmp_path / 'emb')}"):
+        with pytest.raises(InputError, match=r"part-00001.parquet: not a readable Parquet shard .*re-run"):
+            read_embeddings(folder)
