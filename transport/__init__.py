@@ -8,9 +8,9 @@ from curate.lazy import lazy_exports
 
 __all__ = [
     "SOTConfig", "run", "SinkhornResult", "SinkhornWarning", "sinkhorn", "sinkhorn_kernel", "PushPullResult",
-    "PushPullWarning", "push_pull", "cosine_cost", "normalize_rows", "knn_anchors", "SparseKernel", "StreamKernel",
-    "compress_anchors", "uniform_weights", "heuristic_scores", "scores_to_weights", "ExportConfig", "export",
-    "weighted_sampler",
+    "PushPullIterate", "PushPullWarning", "push_pull", "cosine_cost", "normalize_rows", "knn_anchors", "SparseKernel",
+    "StreamKernel", "compress_anchors", "uniform_weights", "heuristic_scores", "scores_to_weights", "ExportConfig",
+    "export", "weighted_sampler",
 ]
 
 lazy_exports(__name__, {
@@ -20,7 +20,7 @@ lazy_exports(__name__, {
     "transport.cost": ["cosine_cost", "normalize_rows"],
     "transport.export": ["ExportConfig", "export", "weighted_sampler"],
     "transport.pipeline": ["run"],
-    "transport.pushpull": ["PushPullResult", "PushPullWarning", "push_pull"],
+    "transport.pushpull": ["PushPullIterate", "PushPullResult", "PushPullWarning", "push_pull"],
     "transport.sinkhorn": ["SinkhornResult", "SinkhornWarning", "sinkhorn", "sinkhorn_kernel"],
     "transport.sparse": ["SparseKernel", "knn_anchors"],
     "transport.stream": ["StreamKernel"],
