@@ -198,6 +198,8 @@ def test_paired_tests_count_discordant_prompts_per_seed_and_pooled():
 
 
 def test_aggregate_checks_the_goal_on_pooled_gap_and_task_nll():
+    from bench.sot._e2e_table import markdown as markdown_of
+
     def result(method: str, seed: int, k: int, nll: float) -> dict:
         return {"arm": {"rate": 5, "method": method, "seed": seed}, "outcome": _outcome(_flags(k), [nll] * 6)}
 
@@ -206,11 +208,12 @@ def test_aggregate_checks_the_goal_on_pooled_gap_and_task_nll():
     assert met[5]["goal"]["met"] and met[5]["goal"]["gap_closed"] == pytest.approx(0.8)
     assert met[5]["goal"]["nll_task_change_pct"] == pytest.approx(1.0)
     assert set(met[5]["sot_vs"]) == {"uniform", "oracle"}
+    gap = met[5]["gap_exists"]["pooled"]["harmful_compliance"]  # oracle against uniform: 10 of 20 prompts, 2 seeds
+    assert (gap["b01"], gap["b10"], gap["n_pairs"]) == (20, 0, 40)
+    assert "uniform complies where the oracle refuses on 20 prompts" in markdown_of(met)
     costly = compare.aggregate(results + [result("sot", s, 2, 1.05) for s in (0, 1)], reps=100, n_boot=200)
     assert not costly[5]["goal"]["met"]  # +5% NLL
-    from bench.sot._e2e_table import markdown
-
-    assert "| 5% | sot | 2 |" in markdown(met) and "met" in markdown(met)
+    assert "| 5% | sot | 2 |" in markdown_of(met) and "met" in markdown_of(met)
 
 
 # ---------------------------------------------------------------- resume across sessions

@@ -161,7 +161,7 @@ def _goal(gap: dict | None, nll: dict | None) -> dict:
 
 
 def aggregate(results: list[dict], reps: int = 2000, n_boot: int = 10_000, seed: int = 0) -> dict:
-    """{rate: {pooled, gap_closure, nll_change, sot_vs, goal}} from the arms' result dicts."""
+    """{rate: {pooled, gap_closure, nll_change, gap_exists, sot_vs, goal}} from the arms' result dicts."""
     by_rate: dict[int, dict[str, dict[int, dict]]] = {}
     for r in results:
         arm = r["arm"]
@@ -183,6 +183,7 @@ def aggregate(results: list[dict], reps: int = 2000, n_boot: int = 10_000, seed:
         if uniform and oracle:
             entry["nll_change"]["oracle"] = {s: nll_change(oracle, uniform, s, n_boot, seed) for s in
                                              ("nll_task", "nll_general")}
+            entry["gap_exists"] = paired_tests(oracle, uniform, n_boot, seed)  # is there a gap to close at all?
         if "sot" in methods:
             entry["sot_vs"] = {b: paired_tests(methods["sot"], arm, n_boot, seed) for b, arm in methods.items()
                                if b != "sot"}

@@ -41,6 +41,15 @@ def markdown(summary: dict) -> str:
     for rate, entry in sorted(summary.items()):
         methods = sorted(entry["pooled"], key=lambda m: order.index(m) if m in order else len(order))
         lines += [_method_row(rate, m, entry) for m in methods]
+    gaps = []
+    for rate, entry in sorted(summary.items()):
+        test = (entry.get("gap_exists") or {}).get("pooled")
+        if test:
+            m = test["harmful_compliance"]
+            gaps.append(f"{rate}%: uniform complies where the oracle refuses on {m['b01']} prompts, the reverse on "
+                        f"{m['b10']}, exact McNemar p {m['exact_p']:.2g}")
+    if gaps:
+        lines.append("\nGap (oracle against uniform, harmful compliance): " + "; ".join(gaps))
     goals = []
     for rate, entry in sorted(summary.items()):
         g = entry["goal"]
