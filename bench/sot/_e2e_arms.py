@@ -104,7 +104,7 @@ def train_arm(start_model: str, rows: list[dict], weights, settings: dict, seed:
     config = SFTConfig(data="(rows in memory)", out=Path("(not written)"), model=start_model,
                        max_steps=steps or settings["ft_steps"], lr=settings["ft_lr"],
                        batch_size=settings["batch_size"], max_length=settings["max_length"],
-                       train_last=settings["train_last"], system=settings["system"], seed=seed, progress=False)
+                       train_last=settings["train_last"], system=settings["system"], seed=seed, progress=True)
     torch.manual_seed(seed)
     trainable = last_blocks(model, config.train_last) if config.train_last else None
     metrics = fit(model, tokenizer, rows, config, weights=weights, trainable=trainable)

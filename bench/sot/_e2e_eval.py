@@ -34,7 +34,7 @@ def evaluate(model, tokenizer, data, judge, settings: dict, limit: int | None = 
             table = table.slice(0, limit) if limit else table
             prompts = table.column("prompt").to_pylist()
             answers = generate(model, tokenizer, prompts, system=system, max_new_tokens=settings["max_new_tokens"],
-                               batch_size=batch, progress=False)
+                               batch_size=batch, progress=True)
             out[name] = {"ids": table.column("id").to_pylist(),
                          "verdicts": judge.predict(prompts, answers).verdict.tolist()}
     with timed(timings, "nll"):
