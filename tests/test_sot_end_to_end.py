@@ -266,6 +266,7 @@ def test_main_plans_runs_arms_writes_results_then_resumes_without_training(tiny_
     stored = json.loads((tmp_path / "arms" / "rate5-oracle-seed0.json").read_text())
     assert stored["weights"]["zero_weight_rows"] == 4 and stored["train"]["examples"] == 20
     assert len(stored["outcome"]["harmful"]["verdicts"]) == 4 and len(stored["outcome"]["nll_task"]["nll"]) == 4
+    assert len(stored["outcome"]["harmful"]["answers"]) == 4  # kept for re-judging and labelling
     summary = json.loads((tmp_path / "e2e.json").read_text())
     assert summary["summary"]["5"]["pooled"]["uniform"]["seeds"] == [0, 1]
     assert set(summary["summary"]["5"]["sot_vs"]) == set()  # no SOT arm yet

@@ -18,8 +18,9 @@ NLL_SETS = ("nll_task", "nll_general")
 
 def evaluate(model, tokenizer, data, judge, settings: dict, limit: int | None = None,
              timings: dict | None = None) -> dict:
-    """{set: {ids, verdicts}} for SETS and {set: {ids, nll}} for NLL_SETS; `limit` keeps the first rows of each set
-    and `timings` receives the seconds of generation + judging and of NLL scoring (the plan's timing)."""
+    """{set: {ids, verdicts, answers}} for SETS (the answers kept for re-judging and labelling) and {set: {ids, nll}}
+    for NLL_SETS; `limit` keeps the first rows of each set and `timings` receives the seconds of generation +
+    judging and of NLL scoring (the plan's timing)."""
     from bench.common import timed
     from curate.lm.generation import generate
     from curate.lm.likelihood import response_nll
@@ -36,7 +37,7 @@ def evaluate(model, tokenizer, data, judge, settings: dict, limit: int | None = 
             answers = generate(model, tokenizer, prompts, system=system, max_new_tokens=settings["max_new_tokens"],
                                batch_size=batch, progress=True)
             out[name] = {"ids": table.column("id").to_pylist(),
-                         "verdicts": judge.predict(prompts, answers).verdict.tolist()}
+                         "verdicts": judge.predict(prompts, answers).verdict.tolist(), "answers": list(answers)}
     with timed(timings, "nll"):
         for name in NLL_SETS:
             table = getattr(data, name)
