@@ -298,6 +298,12 @@ def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, pay
         print(f"[cast] claim at rho={c['rho']:g}: {json.dumps(c)}", flush=True)
 
 
+
+def _portable(path: Path) -> str:
+    """`path` relative to the working directory when it lies under it (results files travel between machines)."""
+    path, here = Path(path).resolve(), Path.cwd().resolve()
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
 def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) -> dict:
     """Stage 4: the maps, their stability and picture, and every arm's budget (plan.json)."""
     from bench.cast._figures import write_head_map_figure
@@ -311,7 +317,7 @@ def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) 
     payload["map_stability"] = maps["stability"]
     figure = write_head_map_figure(args.figures / "head_map.png", maps["columns"], maps["columns_b"],
                                    maps["stability"], 0.1 if 0.1 in args.rhos else args.rhos[0], args.model)
-    payload["figures"] = [str(figure)]
+    payload["figures"] = [_portable(figure)]
     print(f"[cast] map stability: {json.dumps(maps['stability'])}", flush=True)
     plan = plan_arms(base, maps["columns"], arms, args)
     write_json(args.work / "plan.json", plan)
