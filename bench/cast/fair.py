@@ -298,11 +298,11 @@ def stage_arms(base, tokenizer, splits, judge, args, arms: list, plan: dict, pay
         print(f"[cast] claim at rho={c['rho']:g}: {json.dumps(c)}", flush=True)
 
 
-
 def _portable(path: Path) -> str:
     """`path` relative to the working directory when it lies under it (results files travel between machines)."""
     path, here = Path(path).resolve(), Path.cwd().resolve()
     return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
 
 def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) -> dict:
     """Stage 4: the maps, their stability and picture, and every arm's budget (plan.json)."""

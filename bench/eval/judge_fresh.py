@@ -107,7 +107,7 @@ def _rates(rows: list[dict], predicted: list[str]) -> dict:
     """Per (arm, set): the rates read from the labels and the judge's, and McNemar on per-answer refusal."""
     import numpy as np
 
-    from bench.sot._e2e_compare import exact_mcnemar
+    from curate.evaluation.stats import mcnemar
     from curate.evaluation.verdicts import benign_rates, harmful_rates
 
     out: dict = {}
@@ -119,8 +119,8 @@ def _rates(rows: list[dict], predicted: list[str]) -> dict:
             read, judged = [rows[i]["verdict"] for i in idx], [predicted[i] for i in idx]
             rates = harmful_rates if s == "harmful" else benign_rates
             out[f"{arm}/{s}"] = {"n": len(idx), "read": rates(read), "judged": rates(judged),
-                                 "refusal_judge_vs_read": exact_mcnemar(np.array(judged) == "refusal",
-                                                                        np.array(read) == "refusal")}
+                                 "refusal_judge_vs_read": mcnemar(np.array(judged) == "refusal",
+                                                                  np.array(read) == "refusal")}
     return out
 
 
@@ -130,8 +130,8 @@ def _candidates(kinds: list[str], rows: list[dict], reference: list[str], args) 
     import numpy as np
 
     from bench.eval.judge_choice import _fit
-    from bench.sot._e2e_compare import exact_mcnemar
     from curate.evaluation.judge_train import load_labels
+    from curate.evaluation.stats import mcnemar
 
     train = load_labels("registry:judge-labels", "train")
     truth = np.array([r["verdict"] for r in rows])
@@ -143,7 +143,7 @@ def _candidates(kinds: list[str], rows: list[dict], reference: list[str], args) 
         out[kind] = {"fit_seconds": fit_s, "predict_seconds": round(time.perf_counter() - started, 1),
                      "trained_on": {"labels": train.source, "n": len(train)},
                      "scores": _scores(rows, predicted, args.n_boot, args.seed),
-                     "vs_reference": exact_mcnemar(np.array(predicted) == truth, np.array(reference) == truth),
+                     "vs_reference": mcnemar(np.array(predicted) == truth, np.array(reference) == truth),
                      "predicted": predicted}
         print(f"[judge-fresh] {kind}: accuracy {out[kind]['scores']['three_verdicts']['accuracy']['rate']:.3f}",
               flush=True)

@@ -78,21 +78,22 @@ def mcnemar(a, b) -> dict:
       p = min(1, 2·P[Bin(m, 1/2) <= min(b01, b10)]);
     - otherwise: chi-square with 1 degree of freedom and continuity correction,
       statistic = max(0, |b01 - b10| - 1)² / m (the correction never pushes past zero).
+    `exact_p` is the exact two-sided binomial p whatever m is (for tables that want one test throughout).
     """
     from scipy.stats import binom, chi2
 
     a, b = _paired(a, b, "mcnemar", bool)
     b01, b10 = int((~a & b).sum()), int((a & ~b).sum())
     m = b01 + b10
+    exact_p = min(1.0, 2.0 * float(binom.cdf(min(b01, b10), m, 0.5))) if m else 1.0
     if m < EXACT_BELOW:
-        statistic = float(min(b01, b10))
-        p_value = min(1.0, 2.0 * float(binom.cdf(min(b01, b10), m, 0.5))) if m else 1.0
+        statistic, p_value = float(min(b01, b10)), exact_p
         method = "exact binomial"
     else:
         statistic = max(0.0, abs(b01 - b10) - 1.0) ** 2 / m
         p_value = float(chi2.sf(statistic, 1))
         method = "chi-square, continuity-corrected"
-    return {"b01": b01, "b10": b10, "statistic": statistic, "p_value": p_value, "method": method}
+    return {"b01": b01, "b10": b10, "statistic": statistic, "p_value": p_value, "method": method, "exact_p": exact_p}
 
 
 def _bootstrap_means(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
