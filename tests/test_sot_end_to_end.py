@@ -275,7 +275,24 @@ def test_main_plans_runs_arms_writes_results_then_resumes_without_training(tiny_
     def no_training(*args, **kwargs):
         raise AssertionError("a finished arm was trained again")
 
+    train_arm = arms.train_arm
     monkeypatch.setattr(arms, "train_arm", no_training)
     end_to_end.main(argv)  # every arm finished: nothing is trained
     with pytest.raises(ConfigError, match="--ft-lr"):
         end_to_end.main(argv + ["--ft-lr", "3e-4"])
+
+    other = tmp_path / "arms" / "rate5-uniform-seed1.json"  # as if trained from another machine's aligned model
+    other.write_text(json.dumps(json.loads(other.read_text()) | {"aligned_digest": "0123456789abcdef"}))
+    trained = []
+
+    def recording(start, rows, weights, settings, seed, device, steps=None):
+        trained.append(seed)
+        return train_arm(start, rows, weights, settings, seed, device, steps)
+
+    monkeypatch.setattr(arms, "train_arm", recording)
+    end_to_end.main(argv)  # without the flag the stored arm is kept, and the aggregate names both start models
+    assert trained == [] and len(json.loads((tmp_path / "e2e.json").read_text())["aligned_digests"]) == 2
+    end_to_end.main(argv + ["--rerun-other-start"])
+    assert trained == [1]  # only that arm, from this machine's aligned model
+    assert json.loads(other.read_text())["aligned_digest"] == stored["aligned_digest"]
+    assert len(json.loads((tmp_path / "e2e.json").read_text())["aligned_digests"]) == 1

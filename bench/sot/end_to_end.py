@@ -21,7 +21,9 @@ Arms are (rate, method, seed) for --rates 5,10 x --methods uniform,sot,heuristic
             judge on the held-out answers. Each finished arm writes --results-dir/rate{r}-{method}-seed{s}.json
             (settings + hash, per-prompt verdicts, per-answer NLL, rates; no weights of the model). A rerun skips
             arms whose file holds the same settings and stops, naming the flag, when they differ, so the arms can
-            be spread over sessions that keep only the repository.
+            be spread over sessions that keep only the repository. The aligned model is retrained on each fresh
+            machine and need not come out bit-identical (its digest is kept in every arm's file); with
+            --rerun-other-start the finished arms made from another aligned model are trained again.
  5. results every finished arm in --results-dir with these settings is aggregated into --results
             (bench/results/sot_e2e.json and .md): rates with Wilson 95% intervals per seed and pooled; gap closure
             (uniform - method) / (uniform - oracle) of harmful compliance with a prompt-bootstrap interval; task
@@ -39,7 +41,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, SYSTEM_PROMPT, make_parser
 
-__all__ = ["METHODS", "parse_args", "common_settings", "arm_settings", "main"]
+__all__ = ["METHODS", "parse_args", "common_settings", "arm_settings", "other_start", "main"]
 
 METHODS = ("uniform", "sot", "heuristic", "classifier", "oracle")
 STAGES = ("data", "plan", "arms")
@@ -93,6 +95,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-batch-size", type=int, default=32)
     p.add_argument("--timing-steps", type=int, default=3, help="training steps the plan times")
     p.add_argument("--bootstrap", type=int, default=2000, help="replicates of the gap-closure intervals")
+    p.add_argument("--rerun-other-start", action="store_true",
+                   help="train the aligned model first and rerun the finished arms whose file names another start "
+                        "model (aligned_digest), so that every compared arm starts from the same weights")
     return p.parse_args(argv)
 
 
@@ -159,7 +164,22 @@ def _arm_line(result: dict) -> str:
             f"{r['nll_task']['mean']:.4f} general NLL {r['nll_general']['mean']:.4f}")
 
 
-def stage_arms(args, data, todo: list, settings: dict, common: dict) -> None:
+def other_start(args, arms: list, todo: list, aligned_digest: str) -> list:
+    """The finished arms (not in `todo`) whose result file was trained from another aligned model than
+    `aligned_digest`: an aligned model trained again on another machine need not be bit-identical."""
+    from bench.sot._e2e_arms import result_path
+
+    stale = []
+    for arm in arms:
+        if arm in todo:
+            continue
+        held = json.loads(result_path(args.results_dir, arm).read_text())
+        if held.get("aligned_digest") != aligned_digest:
+            stale.append(arm)
+    return stale
+
+
+def stage_arms(args, data, todo: list, settings: dict, common: dict, aligned: Path | None = None) -> None:
     """Train and judge each arm still to run, writing its result file as soon as it is finished."""
     import numpy as np
 
@@ -171,7 +191,7 @@ def stage_arms(args, data, todo: list, settings: dict, common: dict) -> None:
     from curate.evaluation.judges.artefact import default_judge
 
     run_settings = common | {"eval_batch_size": args.eval_batch_size}
-    aligned = _aligned(args, data, run_settings)
+    aligned = aligned or _aligned(args, data, run_settings)
     aligned_digest = file_digest(aligned / "model.safetensors")
     judge, device = default_judge(), resolve_device(args.device)
     for arm in todo:
@@ -279,9 +299,18 @@ def main(argv=None) -> None:
     if args.stop_after == "plan":
         stage_plan(args, data, todo, common)
         return
+    aligned = None
+    if args.rerun_other_start:
+        args.work.mkdir(parents=True, exist_ok=True)
+        aligned = _aligned(args, data, common | {"eval_batch_size": args.eval_batch_size})
+        stale = other_start(args, arms, todo, file_digest(aligned / "model.safetensors"))
+        if stale:
+            print(f"[sot-e2e] --rerun-other-start: {len(stale)} finished arms started from another aligned model; "
+                  f"training them again: {', '.join(a.key for a in stale)}", flush=True)
+        todo = sorted(set(todo) | set(stale), key=arms.index)
     if todo:
         args.work.mkdir(parents=True, exist_ok=True)
-        stage_arms(args, data, todo, settings, common)
+        stage_arms(args, data, todo, settings, common, aligned)
     stage_results(args, data, common)
 
 
