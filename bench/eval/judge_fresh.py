@@ -18,6 +18,9 @@ per prompt set; the refusal-vs-not figures; and the rates a benchmark reports (D
 over-refusal, degenerate) read from the labels beside the judge's, with an exact McNemar test on per-answer
 refusal (judge vs reading). --candidates fits other judge kinds on judge-labels train and tests each against
 --judge on these answers (the fresh check of a choice the held-out split could not settle).
+--source e2e scores a set made by bench.eval.e2e_sheet from the SOT end-to-end arm files instead (checked against
+bench/results/sot_e2e), e.g. `--source e2e --labels bench/eval/data/e2e-answer-labels.csv --out
+bench/results/judge-e2e.json`.
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ def _parser():
     p = make_parser(__doc__)
     p.add_argument("--labels", type=Path, default=LABELS, help="CSV: arm, set, index, prompt_id, verdict, note, "
                                                               "prompt, answer")
-    p.add_argument("--store", type=Path, default=STORE, help="bench.cast.fair's store holding the answers")
+    p.add_argument("--source", choices=["cast", "e2e"], default="cast",
+                   help="where the labelled answers are stored: bench.cast.fair's store, or bench.sot.end_to_end's "
+                        "arm files (then --store defaults to bench/results/sot_e2e)")
+    p.add_argument("--store", type=Path, default=None,
+                   help="the store holding the answers (default: bench/results/cast/store, or sot_e2e for e2e)")
     p.add_argument("--judge", default=None, help="judge artefact (default: the shipped judge)")
     p.add_argument("--candidates", default="", help="comma-separated judge kinds (rules, linear, lm-prefix, ...) to "
                                                   "fit on registry:judge-labels train and test here, each paired "
@@ -50,30 +57,51 @@ def _parser():
     return p
 
 
-def load_labels(path: Path, store: Path) -> list[dict]:
-    """The labelled rows, each checked against the store's prompt and answer at its (arm, set, index)."""
-    import polars as pl
+def _cast_texts(store: Path, arms: set[str]) -> dict[tuple[str, str, int], tuple[str, str]]:
+    """(arm, set, index) -> (prompt, answer) as bench.cast.fair's store holds them."""
     import pyarrow.parquet as pq
+
+    prompts = {s: pq.read_table(store / "data" / f"{name}.parquet").column("prompt").to_pylist()
+               for s, name in SETS.items()}
+    out = {}
+    for arm in sorted(arms):
+        for a in pq.read_table(store / "arms" / arm / "answers.parquet").to_pylist():
+            if a["set"] in prompts and int(a["index"]) < len(prompts[a["set"]]):
+                out[(arm, a["set"], int(a["index"]))] = (prompts[a["set"]][int(a["index"])], a["answer"])
+    return out
+
+
+def _e2e_texts(folder: Path, arms: set[str]) -> dict[tuple[str, str, int], tuple[str, str]]:
+    """(arm, set, index) -> (prompt, answer) as bench.sot.end_to_end's arm files hold them (prompts by id)."""
+    from bench.eval.e2e_sheet import arm_answers, prompt_texts
+
+    texts, out = prompt_texts(), {}
+    for arm in sorted(arms):
+        for s, pairs in arm_answers(folder, arm).items():
+            out |= {(arm, s, k): (texts[pid], answer) for k, (pid, answer) in enumerate(pairs)}
+    return out
+
+
+def load_labels(path: Path, store: Path, source: str = "cast") -> list[dict]:
+    """The labelled rows, each checked against the stored prompt and answer at its (arm, set, index): the CAST
+    store (`source` cast) or the SOT end-to-end arm files in `store` (`source` e2e)."""
+    import polars as pl
 
     from curate.datasets.judge_labels import VERDICTS
     from curate.errors import InputError
 
     if not path.is_file():
         raise InputError(f"{path}: no such labels file; pass --labels")
-    rows = pl.read_csv(path, schema_overrides={"note": pl.String}).to_dicts()
-    prompts = {s: pq.read_table(store / "data" / f"{name}.parquet").column("prompt").to_pylist()
-               for s, name in SETS.items()}
-    answers: dict[tuple[str, str, int], str] = {}
-    for arm in sorted({r["arm"] for r in rows}):
-        table = pq.read_table(store / "arms" / arm / "answers.parquet").to_pylist()
-        answers |= {(arm, a["set"], int(a["index"])): a["answer"] for a in table}
+    rows = pl.read_csv(path, schema_overrides={"note": pl.String, "arm": pl.String}).to_dicts()
+    arms = {r["arm"] for r in rows}
+    stored = _cast_texts(store, arms) if source == "cast" else _e2e_texts(store, arms)
     for i, r in enumerate(rows, start=2):
         key = (r["arm"], r["set"], int(r["index"]))
         if r["verdict"] not in VERDICTS:
             raise InputError(f"{path}:{i}: verdict '{r['verdict']}'; valid: {', '.join(VERDICTS)}")
-        if key not in answers or r["set"] not in prompts or int(r["index"]) >= len(prompts[r["set"]]):
+        if key not in stored:
             raise InputError(f"{path}:{i}: {key} is not in {store}; the labels belong to another store")
-        if answers[key] != r["answer"] or prompts[r["set"]][int(r["index"])] != r["prompt"]:
+        if stored[key] != (r["prompt"], r["answer"]):
             raise InputError(f"{path}:{i}: the store's prompt or answer at {key} differs from the labelled text; "
                              "the labels are stale (relabel the changed answers)")
         r["note"] = r["note"] or ""
@@ -185,7 +213,9 @@ def main(argv=None) -> None:
 
     args = _parser().parse_args(argv)
     started = time.perf_counter()
-    rows = load_labels(args.labels, args.store)
+    if args.store is None:
+        args.store = STORE if args.source == "cast" else RESULTS / "sot_e2e"
+    rows = load_labels(args.labels, args.store, args.source)
     n_seen = check_unseen(rows)
     judge = load_judge(args.judge) if args.judge else default_judge()
     predicted = judge.predict([r["prompt"] for r in rows], [r["answer"] for r in rows]).verdict.tolist()
