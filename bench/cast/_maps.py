@@ -14,7 +14,11 @@ import numpy as np
 from bench.cast._stability import map_stability, spearman
 from bench.common import write_json
 
-__all__ = ["diagnose_config", "stage_maps", "load_columns"]
+__all__ = ["STABILITY_RHOS", "diagnose_config", "stage_maps", "load_columns"]
+
+STABILITY_RHOS = (0.05, 0.1, 0.2)
+"""Skip fractions whose top-rho overlap is always reported, whatever --rhos a (resumed) run asks for, so a run of a
+subset of the arms does not rewrite the stored stability with fewer fractions."""
 
 
 def diagnose_config(args, out: Path, sensitivity: str):
@@ -31,6 +35,17 @@ def load_columns(folder: Path) -> dict[str, np.ndarray]:
     from train.cast.conflict_map import load_conflict_map
 
     return load_conflict_map(folder).columns
+
+
+def _compute_seconds(folder: Path) -> float | None:
+    """Seconds the map took when it was computed (its manifest), also when this run restored it from a store."""
+    import json
+
+    from train.cast.conflict_map import MANIFEST_FILE
+
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    parts = [manifest.get(k) for k in ("gradients_s", "sensitivity_s")]
+    return round(sum(parts), 1) if all(isinstance(x, (int, float)) for x in parts) else None
 
 
 def _diagnose_draw(model, tokenizer, splits, draw: str, args, out: Path, sensitivity: str) -> dict:
@@ -58,11 +73,15 @@ def stage_maps(model, tokenizer, splits, args, work: Path) -> dict:
     {"columns": draw a's map, "stability": {...}}."""
     maps = {draw: _diagnose_draw(model, tokenizer, splits, draw, args, work / f"map_{draw}", args.sensitivity)
             for draw in "ab"}
+    rhos = sorted({*STABILITY_RHOS, *args.rhos, args.lora_rho})
     stability = {"draws": "a and b: disjoint D_safe and D_util rows, same model, same settings",
-                 "sensitivity": args.sensitivity, **map_stability(maps["a"], maps["b"], args.rhos)}
+                 "sensitivity": args.sensitivity, **map_stability(maps["a"], maps["b"], rhos)}
+    folders = ["map_a", "map_b"]
     if args.sensitivity == "ablation" and args.compare_taylor:
         taylor = _diagnose_draw(model, tokenizer, splits, "a", args, work / "map_a_taylor", "taylor")
         stability["ablation_vs_taylor_spearman"] = {c: spearman(maps["a"][c], taylor[c])
                                                     for c in ("sensitivity", "score")}
+        folders.append("map_a_taylor")
+    stability["compute_s"] = {name: _compute_seconds(work / name) for name in folders}
     write_json(work / "stability.json", stability)
     return {"columns": maps["a"], "columns_b": maps["b"], "stability": stability}

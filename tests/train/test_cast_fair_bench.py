@@ -22,7 +22,9 @@ def test_maps_and_stability(tiny_lm_model, tmp_path, hash_judge, one_torch_threa
     payload = _run(tmp_path, tiny_lm_model, "--stop-after", "maps", "--rhos", "0.25,0.5", "--force-arms")
     stability = json.loads((tmp_path / "cast.json").read_text())["map_stability"]
     assert stability == payload["map_stability"]
-    assert stability["heads"] == 8 and set(stability["top_overlap"]) == {"0.25", "0.5"}
+    assert stability["heads"] == 8 and set(stability["top_overlap"]) == {"0.05", "0.1", "0.2", "0.25", "0.5"}
+    assert set(stability["compute_s"]) == {"map_a", "map_b", "map_a_taylor"}
+    assert all(v is not None and v >= 0 for v in stability["compute_s"].values())
     assert stability["top_overlap"]["0.25"]["k"] == 2 and stability["top_overlap"]["0.5"]["chance"] == 0.5
     assert -1 <= stability["spearman"]["score"] <= 1
     assert "ablation_vs_taylor_spearman" in stability
