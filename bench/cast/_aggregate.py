@@ -1,4 +1,5 @@
-"""The fair bench's results from every finished arm: rows, paired tests against random skip, the claim per rho.
+"""The fair bench's results from every finished arm: rows, paired tests against random skip and against full
+tuning of the same seed (does skipping keep the refusals and lower the NLL cost?), the claim per rho.
 
 Built from the stored arms (bench/results/cast/store/arms), not from one run's arm list, so sessions that each
 finish part of the arms add up; a test pairs only the (seed, draw) runs that exist and states how many it used.
@@ -33,7 +34,8 @@ def aggregate(records: list[dict], base_row: dict, rhos: list[float], seed: int)
     records = sorted(records, key=lambda r: row_order(r["row"]))
     rows = [r["row"] for r in records]
     rhos = sorted({*rhos, *(r["rho"] for r in rows if r["arm"] in SKIPPING)})
-    tests = {}
+    tests, vs_full = {}, {}
+    full = {(s, 0): outcome for s, outcome in _by_seed(records, "full", 0.0).items()}
     for rho in rhos:
         random = {(r["row"]["seed"], r["row"]["draw"]): r["outcome"] for r in records
                   if r["row"]["arm"] == "random" and r["row"]["rho"] == rho}
@@ -42,7 +44,11 @@ def aggregate(records: list[dict], base_row: dict, rhos: list[float], seed: int)
             test = paired_tests(own, random, seed=seed) if own and random else None
             if test is not None:
                 tests[f"{name}-rho{rho:g}"] = test
-    return {"rows": rows, "paired_tests": tests, "claim": [claim(rows, base_row, tests, rho) for rho in rhos]}
+            test = paired_tests(own, full, seed=seed) if own and full else None
+            if test is not None:
+                vs_full[f"{name}-rho{rho:g}"] = test | {"reference": "full attention tuning of the same seed"}
+    return {"rows": rows, "paired_tests": tests, "paired_vs_full": vs_full,
+            "claim": [claim(rows, base_row, tests, rho) for rho in rhos]}
 
 
 def finished_results(folder: Path, payload: dict, rhos: list[float], seed: int) -> dict:
