@@ -25,14 +25,13 @@ readings, which `bench.eval.judge_fresh --source e2e` checks against the stored 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import io
 import json
 from pathlib import Path
 
-from bench.common import RESULTS, write_json
+from bench.common import RESULTS, make_parser, write_json
 
 DATA = Path(__file__).resolve().parent / "data"
 FOLDER = DATA / "e2e-labels"
@@ -47,7 +46,7 @@ KEY_COLUMNS = ["item", "arm", "set", "index", "prompt_id", "block"]
 
 
 def _parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__)
     p.add_argument("action", choices=["make", "merge"])
     p.add_argument("--arms", default="rate10-heuristic-seed0,rate10-classifier-seed0",
                    help="arm files (names in --e2e-dir without .json) whose answers are read")
