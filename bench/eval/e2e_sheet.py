@@ -12,7 +12,8 @@ The SOT end-to-end table is decided by the shipped judge on answers of models fi
 kind of answer neither registry:judge-labels nor the CAST fresh set holds. `make` draws --harmful prompts of the
 held-out harmful set and --benign of the over-refusal set (seeded), leaving out every prompt that judge-labels or
 the CAST fresh set holds, and takes the answer of every named arm to each drawn prompt (paired: the same prompts for
-every arm). The items are split into three blocks; reader 1 gets blocks 1+2, reader 2 blocks 2+3, reader 3 blocks
+every arm); prompts of any other labelled set in bench/eval/data are left out too. The items are split into
+three blocks; reader 1 gets blocks 1+2, reader 2 blocks 2+3, reader 3 blocks
 3+1, each in its own shuffled order, with neither the arm nor the judge's verdict on the sheet — so every answer
 is read twice, independently and blind. The key (item -> arm, set, index, prompt id) is kept apart in key.csv.
 
@@ -36,7 +37,6 @@ from bench.common import RESULTS, make_parser, write_json
 DATA = Path(__file__).resolve().parent / "data"
 FOLDER = DATA / "e2e-labels"
 LABELS = DATA / "e2e-answer-labels.csv"
-CAST_LABELS = DATA / "cast-answer-labels.csv"
 E2E = RESULTS / "sot_e2e"
 SETS = {"harmful": ("harmful-prompts", ("heldout", "train")), "benign": ("over-refusal", ("heldout", "train"))}
 BLOCKS = {1: (0, 1), 2: (1, 2), 3: (2, 0)}
@@ -89,14 +89,18 @@ def arm_answers(folder: Path, arm: str) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def seen_prompts() -> set[str]:
-    """Normalised prompts of registry:judge-labels and of the CAST fresh set: never drawn here."""
+def seen_prompts(exclude: Path | None = None) -> set[str]:
+    """Normalised prompts of registry:judge-labels and of every labelled answer set in bench/eval/data
+    (*-answer-labels*.csv: the CAST set, earlier e2e sets) but `exclude`: never drawn here, so each new set can
+    test a judge chosen on all the earlier ones."""
     from curate.datasets._keys import normalize_text
     from curate.datasets.judge_labels import judge_label_rows
 
     seen = {normalize_text(r["prompt"]) for r in judge_label_rows()}
-    with open(CAST_LABELS, newline="") as handle:
-        seen |= {normalize_text(r["prompt"]) for r in csv.DictReader(handle)}
+    for path in sorted(DATA.glob("*-answer-labels*.csv")):
+        if exclude is None or path.resolve() != Path(exclude).resolve():
+            with open(path, newline="") as handle:
+                seen |= {normalize_text(r["prompt"]) for r in csv.DictReader(handle)}
     return seen
 
 
@@ -159,8 +163,8 @@ def make(args) -> None:
                          "folder away to draw new ones")
     arms = [a for a in args.arms.split(",") if a]
     answers = {arm: arm_answers(args.e2e_dir, arm) for arm in arms}
-    items = draw_items(answers, prompt_texts(), seen_prompts(), {"harmful": args.harmful, "benign": args.benign},
-                       args.seed)
+    items = draw_items(answers, prompt_texts(), seen_prompts(args.labels),
+                       {"harmful": args.harmful, "benign": args.benign}, args.seed)
     rng = np.random.default_rng(args.seed + 1)
     for reader, blocks in BLOCKS.items():
         mine = [it for it in items if it["block"] in blocks]

@@ -31,7 +31,7 @@ def setup(tmp_path, monkeypatch):
     _arm(e2e, "rate10-a-seed0")
     _arm(e2e, "rate10-b-seed0", flip=True)
     monkeypatch.setattr(e2e_sheet, "prompt_texts", lambda: TEXTS)
-    monkeypatch.setattr(e2e_sheet, "seen_prompts", lambda: {"harmful request number 0"})  # h0 is never drawn
+    monkeypatch.setattr(e2e_sheet, "seen_prompts", lambda exclude=None: {"harmful request number 0"})  # never drawn
     argv = ["--arms", "rate10-a-seed0,rate10-b-seed0", "--e2e-dir", str(e2e), "--folder", str(tmp_path / "sheets"),
             "--labels", str(tmp_path / "labels.csv"), "--harmful", "3", "--benign", "2",
             "--agreement", str(tmp_path / "agreement.json")]
@@ -116,3 +116,12 @@ def test_an_arm_file_without_answers_is_named(tmp_path):
                                                                "benign": {"ids": [], "verdicts": []}}}))
     with pytest.raises(InputError, match="keeps no answers"):
         e2e_sheet.arm_answers(tmp_path, "old")
+
+
+def test_seen_prompts_hold_every_labelled_set_but_the_one_being_made(tmp_path, monkeypatch):
+    monkeypatch.setattr(e2e_sheet, "DATA", tmp_path)
+    for name, prompt in (("cast-answer-labels.csv", "Alpha request?"), ("e2e-answer-labels-seed1.csv", "Beta?")):
+        (tmp_path / name).write_text(f"prompt,answer\n{prompt},x\n")
+    seen = e2e_sheet.seen_prompts(exclude=tmp_path / "e2e-answer-labels-seed1.csv")
+    assert "alpha request" in seen and "beta" not in seen and len(seen) > 2  # + registry:judge-labels
+    assert "beta" in e2e_sheet.seen_prompts()
