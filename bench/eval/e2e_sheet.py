@@ -198,34 +198,10 @@ def read_sheets(folder: Path, key: dict[str, dict], answers: dict) -> dict[str, 
     return readings
 
 
-def agreement(pairs: list[tuple[str, str]], groups: list[str], n_boot: int = 2000, seed: int = 0) -> dict:
-    """Raw agreement and Cohen's kappa of two readings, with prompt-bootstrap 95 % intervals."""
-    import numpy as np
-
-    from curate.datasets.judge_labels import VERDICTS
-
-    def stats(idx):
-        a = np.array([pairs[i][0] for i in idx])
-        b = np.array([pairs[i][1] for i in idx])
-        observed = float(np.mean(a == b))
-        expected = float(sum(np.mean(a == v) * np.mean(b == v) for v in VERDICTS))
-        kappa = (observed - expected) / (1 - expected) if expected < 1 else 1.0
-        return observed, kappa
-
-    observed, kappa = stats(range(len(pairs)))
-    by_group: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        by_group.setdefault(g, []).append(i)
-    keys = sorted(by_group)
-    rng = np.random.default_rng(seed)
-    boot = np.array([stats([i for g in rng.choice(keys, len(keys)) for i in by_group[g]]) for _ in range(n_boot)])
-    low, high = np.percentile(boot, [2.5, 97.5], axis=0)
-    return {"n": len(pairs), "agreement": {"rate": observed, "low": float(low[0]), "high": float(high[0])},
-            "kappa": {"value": kappa, "low": float(low[1]), "high": float(high[1])}, "n_boot": n_boot}
-
-
 def merge(args) -> None:
+    from curate.datasets.judge_labels import VERDICTS
     from curate.errors import InputError
+    from curate.evaluation.judges.scoring import reader_agreement
 
     key = {r["item"]: r for r in _read_csv(args.folder / "key.csv")}
     arms = sorted({k["arm"] for k in key.values()})
@@ -238,10 +214,10 @@ def merge(args) -> None:
     items = sorted(key)
     pairs = [(readings[i][0]["verdict"], readings[i][1]["verdict"]) for i in items]
     groups = [f"{key[i]['set']}/{key[i]['prompt_id']}" for i in items]
-    result = {"overall": agreement(pairs, groups)}
+    result = {"overall": reader_agreement(*zip(*pairs), groups)}
     for s in SETS:
         idx = [n for n, i in enumerate(items) if key[i]["set"] == s]
-        result[s] = agreement([pairs[n] for n in idx], [groups[n] for n in idx])
+        result[s] = reader_agreement([pairs[n][0] for n in idx], [pairs[n][1] for n in idx], [groups[n] for n in idx])
     confusion: dict[str, int] = {}
     for a, b in pairs:
         if a != b:
@@ -257,17 +233,15 @@ def merge(args) -> None:
     path = args.folder / "disagreements.csv"
     disagree = [i for i, (a, b) in zip(items, pairs) if a != b]
     if not path.exists():
-        rows = [{"item": i, "prompt": _text(key[i], answers)[0], "answer": _text(key[i], answers)[1],
-                 "reading_a": readings[i][0]["verdict"], "note_a": readings[i][0]["note"],
-                 "reading_b": readings[i][1]["verdict"], "note_b": readings[i][1]["note"], "verdict": "", "note": ""}
+        rows = [dict(zip(("prompt", "answer"), _text(key[i], answers)), item=i,
+                     reading_a=readings[i][0]["verdict"], note_a=readings[i][0]["note"],
+                     reading_b=readings[i][1]["verdict"], note_b=readings[i][1]["note"], verdict="", note="")
                 for i in disagree]
         _write_csv(path, rows, ["item", "prompt", "answer", "reading_a", "note_a", "reading_b", "note_b", "verdict",
                                 "note"])
         print(f"[e2e-sheet] {len(disagree)} disagreements written to {path}: fill `verdict` and run merge again")
         return
     adjudicated = {r["item"]: r for r in _read_csv(path)}
-    from curate.datasets.judge_labels import VERDICTS
-
     open_items = [i for i in disagree if adjudicated.get(i, {}).get("verdict") not in VERDICTS]
     if open_items:
         raise InputError(f"{path}: {len(open_items)} disagreements without an adjudicated verdict "

@@ -214,7 +214,9 @@ def main(argv=None) -> None:
     args = _parser().parse_args(argv)
     started = time.perf_counter()
     if args.store is None:
-        args.store = STORE if args.source == "cast" else RESULTS / "sot_e2e"
+        from bench.eval.e2e_sheet import E2E
+
+        args.store = STORE if args.source == "cast" else E2E
     rows = load_labels(args.labels, args.store, args.source)
     n_seen = check_unseen(rows)
     judge = load_judge(args.judge) if args.judge else default_judge()

@@ -164,19 +164,11 @@ def _arm_line(result: dict) -> str:
             f"{r['nll_task']['mean']:.4f} general NLL {r['nll_general']['mean']:.4f}")
 
 
-def other_start(args, arms: list, todo: list, aligned_digest: str) -> list:
-    """The finished arms (not in `todo`) whose result file was trained from another aligned model than
-    `aligned_digest`: an aligned model trained again on another machine need not be bit-identical."""
-    from bench.sot._e2e_arms import result_path
-
-    stale = []
-    for arm in arms:
-        if arm in todo:
-            continue
-        held = json.loads(result_path(args.results_dir, arm).read_text())
-        if held.get("aligned_digest") != aligned_digest:
-            stale.append(arm)
-    return stale
+def other_start(held: dict, aligned_digest: str) -> list:
+    """The finished arms of `held` ({arm: its stored result, or None when not run}) trained from another aligned
+    model than `aligned_digest`: an aligned model trained again on another machine need not be bit-identical."""
+    return [arm for arm, result in held.items() if result is not None and result.get("aligned_digest")
+            != aligned_digest]
 
 
 def stage_arms(args, data, todo: list, settings: dict, common: dict, aligned: Path | None = None) -> None:
@@ -292,7 +284,8 @@ def main(argv=None) -> None:
     common = common_settings(args, data, file_digest(DEFAULT_JUDGE))
     arms = arm_list(args.rates, args.methods, args.seeds)
     settings = {a: arm_settings(common, a, data, family_choice(args.family_results, a.rate, a.method)) for a in arms}
-    todo = [a for a in arms if finished(args.results_dir, a, settings[a]) is None]  # a changed setting stops here
+    held = {a: finished(args.results_dir, a, settings[a]) for a in arms}  # a changed setting stops here
+    todo = [a for a in arms if held[a] is None]
     print(f"[sot-e2e] {len(arms) - len(todo)} of {len(arms)} arms finished in {args.results_dir}", flush=True)
     if args.stop_after == "data":
         return
@@ -303,7 +296,7 @@ def main(argv=None) -> None:
     if args.rerun_other_start:
         args.work.mkdir(parents=True, exist_ok=True)
         aligned = _aligned(args, data, common | {"eval_batch_size": args.eval_batch_size})
-        stale = other_start(args, arms, todo, file_digest(aligned / "model.safetensors"))
+        stale = other_start(held, file_digest(aligned / "model.safetensors"))
         if stale:
             print(f"[sot-e2e] --rerun-other-start: {len(stale)} finished arms started from another aligned model; "
                   f"training them again: {', '.join(a.key for a in stale)}", flush=True)

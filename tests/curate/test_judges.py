@@ -304,3 +304,19 @@ def test_judge_choice_interim_scores_label_free_candidates_and_merges(tmp_path, 
     artefact = json.loads(saved.read_text())
     assert artefact["trained_on"]["labels"] is None and artefact["metrics"]["choice"] == result["choice"]
     assert set(artefact["metrics"]) == {"on_refusals", "choice"}
+
+
+def test_reader_agreement_is_raw_agreement_and_kappa_with_prompt_intervals():
+    from curate.evaluation.judges.scoring import cohen_kappa, reader_agreement
+
+    a = np.array(["refusal", "refusal", "compliance", "compliance"])
+    assert cohen_kappa(a, a) == 1.0
+    b = np.array(["refusal", "compliance", "refusal", "compliance"])  # agreement 0.5 = chance from the marginals
+    assert cohen_kappa(a, b) == pytest.approx(0.0)
+    out = reader_agreement(list(a) * 3, list(a[:3]) + ["degenerate"] + list(a) * 2, [f"p{i // 2}" for i in range(12)],
+                           n_boot=200)
+    assert out["n"] == 12 and out["agreement"]["rate"] == pytest.approx(11 / 12)
+    assert out["agreement"]["low"] <= out["agreement"]["rate"] <= out["agreement"]["high"] <= 1
+    assert out["kappa"]["low"] <= out["kappa"]["value"] <= out["kappa"]["high"]
+    with pytest.raises(InputError, match="one each per answer"):
+        reader_agreement(["refusal"], ["refusal", "refusal"], ["p"])
