@@ -127,16 +127,17 @@ def _pct(r: dict) -> str:
 
 
 def table(result: dict) -> str:
-    lines = ["| judge | pool CV accuracy % [95%] | " + " | ".join(
-        f"{Path(t).name}: accuracy % [95%] / BA / vs shipped (b10 / b01, p)" for t in result["test_sets"]) + " |",
-             "|---|---:|" + "---:|" * len(result["test_sets"])]
+    heads = [f"{Path(t).name}: accuracy % [95%] / BA / only it right / only shipped right, exact p"
+             for t in result["test_sets"]]
+    lines = ["| judge | pool CV accuracy % [95%] | " + " | ".join(heads) + " |",
+             "|---|---:|" + "---:|" * len(heads)]
     for kind, row in result["judges"].items():
         cv = row.get("cv")
         cells = []
         for t in result["test_sets"]:
             s = row["test"][t]
             three, m = s["scores"]["three_verdicts"], s.get("vs_shipped")
-            paired = f"{m['b10']} / {m['b01']}, p {m['exact_p']:.2g}" if m else "—"
+            paired = f"{m['b01']} / {m['b10']}, p {m['exact_p']:.2g}" if m else "—"
             cells.append(f"{_pct(three['accuracy'])} / {three['balanced_accuracy']['value']:.3f} / {paired}")
         lines.append(f"| {kind} | {_pct(cv['accuracy']) if cv else '—'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
