@@ -1,7 +1,8 @@
 """A judge refit on the pool of labelled sets, chosen by grouped CV on it, tested on sets none of them saw.
 
     .venv/bin/python -m bench.eval.judge_pool [--candidates rules,linear,lm-prefix] \\
-        [--test bench/eval/data/e2e-answer-labels-seed1.csv] [--save curate/evaluation/data/judge-pool.json]
+        [--test bench/eval/data/e2e-answer-labels-seed1.csv,bench/eval/data/e2e-answer-labels-seed2.csv] \\
+        [--save curate/evaluation/data/judge-pool.json]
 
 Why: the shipped judge (v2, rules fit on judge-labels train) was chosen on one kind of answer; on answers of the
 SOT end-to-end arms it reads filler ("The world is a vast and wondrous place…"), chatbot loops and deflections as
@@ -32,14 +33,14 @@ from bench.common import RESULTS, machine_info, make_parser, write_json
 
 DATA = Path(__file__).resolve().parent / "data"
 POOL_SETS = {"cast": DATA / "cast-answer-labels.csv", "e2e": DATA / "e2e-answer-labels.csv"}
-TEST = DATA / "e2e-answer-labels-seed1.csv"
+TESTS = (DATA / "e2e-answer-labels-seed1.csv", DATA / "e2e-answer-labels-seed2.csv")
 CANDIDATES = ("rules", "linear", "lm-prefix")
 
 
 def _parser():
     p = make_parser(__doc__)
     p.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated judge kinds")
-    p.add_argument("--test", default=str(TEST), help="comma-separated e2e labelled sets to test on")
+    p.add_argument("--test", default=",".join(map(str, TESTS)), help="comma-separated e2e labelled sets to test on")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--work", type=Path, default=Path("runs/judge-pool"), help="CV cache (resumable)")
     p.add_argument("--save", default=None, help="write the chosen judge (fit on the pool) here")
@@ -88,12 +89,6 @@ def check_disjoint(pool, rows: list[dict], path: str) -> None:
                          "must not share prompts with what the judge was fit or chosen on")
 
 
-def _options(kind: str, args) -> dict:
-    if kind != "lm-prefix":
-        return {}
-    return {"model_name": args.lm_model, "shots": args.lm_shots, "batch_size": args.lm_batch_size}
-
-
 def _test_rows(path: str, pool) -> list[dict]:
     from bench.eval.e2e_sheet import E2E
     from bench.eval.judge_fresh import load_labels
@@ -122,11 +117,9 @@ def _on_test(name: str, judge, rows: list[dict], reference: list[str] | None, ar
     return out
 
 
-def _pct(r: dict) -> str:
-    return f"{100 * r['rate']:.1f} [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
-
-
 def table(result: dict) -> str:
+    from bench.eval.judge_fresh import _pct
+
     heads = [f"{Path(t).name}: accuracy % [95%] / BA / only it right / only shipped right, exact p"
              for t in result["test_sets"]]
     lines = ["| judge | pool CV accuracy % [95%] | " + " | ".join(heads) + " |",
@@ -145,7 +138,7 @@ def table(result: dict) -> str:
 
 def main(argv=None) -> None:
     from bench.eval._judge_cv import CrossValidation
-    from bench.eval.judge_choice import _choose
+    from bench.eval.judge_choice import _choose, _options
     from curate.evaluation.judges import default_judge, save_judge
 
     args = _parser().parse_args(argv)

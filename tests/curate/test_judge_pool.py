@@ -27,10 +27,11 @@ def test_the_pool_is_judge_labels_plus_the_cast_and_seed0_sets_grouped_by_normal
     assert set(labels.verdicts.tolist()) == {"refusal", "compliance", "degenerate"}
 
 
-def test_the_default_test_set_shares_no_prompt_with_the_pool_and_a_pool_prompt_is_refused(pool):
+def test_the_default_test_sets_share_no_prompt_with_the_pool_and_a_pool_prompt_is_refused(pool):
     labels, _ = pool
-    rows = judge_pool._test_rows(str(judge_pool.TEST), labels)  # raises if the seed-1 set overlaps the pool
-    assert len(rows) == 180
+    for path in judge_pool.TESTS:  # raises if a test set overlaps the pool
+        rows = judge_pool._test_rows(str(path), labels)
+        assert len(rows) == 180
     taken = {"prompt_id": "p-shared", "prompt": "  " + labels.prompts[0].upper() + " "}
     with pytest.raises(InputError, match=r"x\.csv: 1 prompts are also in the pool \(e\.g\. \['p-shared'\]\)"):
         judge_pool.check_disjoint(labels, [rows[0], taken], "x.csv")
