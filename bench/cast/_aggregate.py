@@ -44,7 +44,7 @@ def aggregate(records: list[dict], base_row: dict, rhos: list[float], seed: int)
             test = paired_tests(own, random, seed=seed) if own and random else None
             if test is not None:
                 tests[f"{name}-rho{rho:g}"] = test
-            test = paired_tests(own, full, seed=seed) if own and full else None
+            test = paired_tests(own, full, seed=seed, reference="full") if own and full else None
             if test is not None:
                 vs_full[f"{name}-rho{rho:g}"] = test | {"reference": "full attention tuning of the same seed"}
     return {"rows": rows, "paired_tests": tests, "paired_vs_full": vs_full,

@@ -3,10 +3,10 @@
 - `cost_check`: full attention tuning against the base model, before any arm is compared. Passed when its
   refusal rate on held-out harmful prompts is >= `min_dsr` and its man-page answer NLL rose, i.e. the paired
   bootstrap interval of mean(NLL_full − NLL_base) lies above 0.
-- `paired_tests`: an arm against random skip at the same rho. Refusals: McNemar over the stacked pairs
-  (seed s, random draw d, prompt i), the arm's outcome at (s, i) against random's at (s, d, i). NLL: paired
-  bootstrap over (seed, example) of the arm's NLL minus the mean of random's draws.
-  Only the seeds both have are paired; `seeds` and `random_runs` say which and how many.
+- `paired_tests`: an arm against random skip at the same rho (or against full tuning of the same seed, draw 0).
+  Refusals: McNemar over the stacked pairs (seed s, draw d, prompt i), the arm's outcome at (s, i) against the
+  reference's at (s, d, i). NLL: paired bootstrap over (seed, example) of the arm's NLL minus the mean of the
+  reference's draws. Only the seeds both have are paired; `seeds` and `{reference}_runs` say which and how many.
 - `claim`: the issue's goal per rho, from the means over runs (`runs` counts them): CAST's refusal within 3
   points of full tuning, CAST's utility loss (NLL rise over base) <= 50% of full tuning's, and CAST's NLL below
   random skip's with p < 0.05.
@@ -60,19 +60,21 @@ def _nll_pairs(arm: dict[int, dict], random: dict[tuple[int, int], dict]):
     return np.concatenate(x), np.concatenate(y)
 
 
-def paired_tests(arm: dict[int, dict], random: dict[tuple[int, int], dict], seed: int = 0) -> dict | None:
-    """McNemar (DSR, over-refusal) and paired bootstrap (NLL) of an arm {seed: outcome} against random skip
-    {(seed, draw): outcome}; None when they share no seed."""
+def paired_tests(arm: dict[int, dict], random: dict[tuple[int, int], dict], seed: int = 0,
+                 reference: str = "random") -> dict | None:
+    """McNemar (DSR, over-refusal) and paired bootstrap (NLL) of an arm {seed: outcome} against a reference
+    {(seed, draw): outcome} — random skip, or full tuning with draw 0 — whose name `reference` keys its counts
+    (`{reference}_runs`, `{reference}_rate`); None when they share no seed."""
     from curate.evaluation.stats import mcnemar, paired_bootstrap
 
     if not any(s in arm for s, _ in random):
         return None
     seeds = sorted({s for s, _ in random if s in arm})
-    out = {"pairs": "refusals: (seed, draw, prompt); NLL: (seed, example), random averaged over draws",
-           "seeds": seeds, "random_runs": sum(s in arm for s, _ in random)}
+    out = {"pairs": f"refusals: (seed, draw, prompt); NLL: (seed, example), {reference} averaged over draws",
+           "seeds": seeds, f"{reference}_runs": sum(s in arm for s, _ in random)}
     for name, key in (("dsr", "harmful_verdicts"), ("or", "benign_verdicts")):
         a, b = _stack(arm, random, key)
-        out[f"{name}_mcnemar"] = {**mcnemar(a, b), "arm_rate": float(a.mean()), "random_rate": float(b.mean()),
+        out[f"{name}_mcnemar"] = {**mcnemar(a, b), "arm_rate": float(a.mean()), f"{reference}_rate": float(b.mean()),
                                   "n_pairs": int(a.size)}
     x, y = _nll_pairs(arm, random)
     out["nll_bootstrap"] = paired_bootstrap(x, y, n_boot=10_000, seed=seed)

@@ -114,6 +114,7 @@ def test_every_arm_runs_and_is_written(tiny_lm_model, tmp_path, hash_judge, caps
     assert saved["paired_tests"]["cast-rho0.25"]["dsr_mcnemar"]["n_pairs"] == 2 * 2 * 4
     assert set(saved["paired_vs_full"]) == {"cast-rho0.25", "low-conflict-rho0.25", "lora-rho0.25"}
     assert saved["paired_vs_full"]["cast-rho0.25"]["dsr_mcnemar"]["n_pairs"] == 2 * 4  # one full run per seed
+    assert "full_rate" in saved["paired_vs_full"]["cast-rho0.25"]["dsr_mcnemar"]  # named by its reference
     assert saved["claim"][0]["rho"] == 0.25 and saved["claim"][0]["evaluated"]
     assert saved["map_stability"]["heads"] == 8
     assert set(saved) >= {"settings", "data", "plan", "base", "map_stability", "budgets", "cost", "rows",
