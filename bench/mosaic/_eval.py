@@ -212,11 +212,17 @@ def pooled_rate(rows: list[dict], key: str, counts: tuple[str, ...], scale: floa
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: per config, method and order, pooled over subsets and seeds (rates weighted by prompt counts)."""
+    """Markdown: per config, method, training steps and order, pooled over subsets and seeds (rates weighted by
+    prompt counts); a method trained at several budgets gets one line per budget."""
     lines = ["| config | method | order | n pos / neg | DSR % | OR % | OR neutral % | OR inactive % | degenerate % "
              "| DSR − OR |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for config, method, order in dict.fromkeys((r.get("config", ""), r["method"], r["order"]) for r in rows):
-        rs = [r for r in rows if (r.get("config", ""), r["method"], r["order"]) == (config, method, order)]
+
+    def key(r):
+        return r.get("config", ""), r["method"], r.get("steps"), r["order"]
+
+    for config, method, steps, order in dict.fromkeys(key(r) for r in rows):
+        rs = [r for r in rows if key(r) == (config, method, steps, order)]
+        method = f"{method} ({steps} steps)" if steps else method
         dsr, orr = pooled_rate(rs, "dsr", ("n_pos",)), pooled_rate(rs, "or", ("n_neg",))
         degenerate = pooled_rate(rs, "degenerate", ("n_pos", "n_neg"))
         neutral = pooled_rate(rs, "or_neutral", ("n_neutral",))

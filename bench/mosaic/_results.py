@@ -1,8 +1,9 @@
 """bench/results/mosaic.json: the rows of every cell, utility (held-out neutral answers and, in
 `utility_model_answers`, the model's own answers), learning curves and paired tests, merged across runs.
 
-A run replaces what an earlier run wrote for the same (config, method, seed) and leaves the rest, so the two
-configurations (and extra seeds) can be run one after another into one file. The curve picture is redrawn from
+A run replaces what an earlier run wrote for the same (config, method, seed, steps) and leaves the rest, so the two
+configurations, extra seeds and other budgets (--steps) can be run one after another into one file; base and
+in-context entries carry steps None and are replaced by every run (they do not train). The curve picture is redrawn from
 the merged curves.
 """
 
@@ -23,22 +24,23 @@ _SECTIONS = ("rows", "utility", "utility_model_answers", "curve", "paired", "run
 
 
 def _key(entry: dict) -> tuple:
-    return entry.get("config"), entry.get("method"), entry.get("seed")
+    return entry.get("config"), entry.get("method"), entry.get("seed"), entry.get("steps")
 
 
 def _run_key(entry: dict) -> tuple:
-    return entry.get("config"), str(entry.get("args", {}).get("methods"))
+    args = entry.get("args", {})
+    return entry.get("config"), str(args.get("methods")), str(args.get("seeds")), args.get("steps")
 
 
 def merge_results(path: Path, new: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """The file's sections with entries of the same (config, method, seed) as `new`'s replaced by `new`'s."""
+    """The file's sections with entries of the same (config, method, seed, steps) as `new`'s replaced by `new`'s."""
     from bench.common import write_json
 
     old = json.loads(path.read_text()) if path.exists() else {}
     merged = {}
     for section in _SECTIONS:
         replaced = {_key(e) for e in new.get(section, [])}
-        if section == "runs":  # one entry per (config, methods): a prompt-tuning-only run keeps mosaic's
+        if section == "runs":  # one per (config, methods, seeds, steps): a prompt-tuning-only run keeps mosaic's
             replaced = {_run_key(e) for e in new.get(section, [])}
             kept = [e for e in old.get(section, []) if _run_key(e) not in replaced]
         else:
@@ -61,13 +63,14 @@ def plot_curves(curve: list[dict], path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(configs), figsize=(6 * len(configs), 5.5), squeeze=False)
     styles = {"dsr": "-", "or": "--", "degenerate": ":"}
     for ax, config in zip(axes[0], configs):
-        runs = dict.fromkeys((c["method"], c["seed"]) for c in curve if c["config"] == config)
-        for i, (method, seed) in enumerate(runs):
-            points = sorted((c for c in curve if (c["config"], c["method"], c["seed"]) == (config, method, seed)),
-                            key=lambda c: c["step"])
+        runs = dict.fromkeys((c["method"], c["seed"], c.get("steps")) for c in curve if c["config"] == config)
+        for i, (method, seed, steps) in enumerate(runs):
+            points = sorted((c for c in curve if (c["config"], c["method"], c["seed"], c.get("steps"))
+                             == (config, method, seed, steps)), key=lambda c: c["step"])
+            budget = f" ({steps} steps)" if steps else ""
             for metric, style in styles.items():
                 ax.plot([p["step"] for p in points], [100 * p[metric] for p in points], style, color=f"C{i}",
-                        label=f"{method} s{seed} {metric.upper() if metric != 'degenerate' else metric}")
+                        label=f"{method} s{seed}{budget} {metric.upper() if metric != 'degenerate' else metric}")
         ax.set(title=f"{config}: validation cells", xlabel="training step", ylabel="% of prompts", ylim=(-2, 102))
         ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))  # below: keeps lines clear
     fig.tight_layout()

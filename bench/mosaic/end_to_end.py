@@ -120,7 +120,8 @@ def _train(args, data, root: Path, heldout_sets: list[dict], judge, val_sets: li
             if record:
                 write_json(saved, record)
             points = json.loads(saved.read_text()) if saved.exists() else []
-            curve += [{"config": args.config, "method": arm, "seed": seed, **p} for p in points]
+            curve += [{"config": args.config, "method": arm, "seed": seed, "steps": metrics[(arm, seed)].get("steps"),
+                       **p} for p in points]
         if "prompt-tuning" in args.methods:
             for item in heldout_sets:
                 metrics[("prompt-tuning", seed, item["active"])] = train_prompt_tuning(
@@ -177,7 +178,8 @@ def _evaluate(args, data, root: Path, heldout_sets: list[dict], judge, metrics: 
                                        orders=orders)
     return {"rows": rows, "utility": [_label(u, args, metrics) for u in util],
             "utility_model_answers": [_label(u, args, metrics) for u in util_model],
-            "paired": [{"config": args.config, **p} for p in paired]}
+            "paired": [{"config": args.config, "steps": metrics.get(("mosaic", p["seed"]), {}).get("steps"), **p}
+                       for p in paired]}
 
 
 def _training_summary(metrics: dict) -> list[dict]:

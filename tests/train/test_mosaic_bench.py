@@ -120,6 +120,29 @@ def test_merge_replaces_only_the_same_config_method_and_seed(tmp_path):
     assert merged["runs"] == [{"config": "a", "x": 1}]
 
 
+def test_merge_keeps_another_budget_of_the_same_seed(tmp_path):
+    """A 1,250-step run of seed 0 sits beside the 360-step one; a rerun of a budget replaces only that budget."""
+    path = tmp_path / "r.json"
+    short = {"config": "a", "method": "m", "seed": 0, "steps": 360, "dsr": 0.5}
+    run = {"config": "a", "args": {"methods": ["m"], "seeds": [0], "steps": 360}}
+    merge_results(path, {"rows": [short], "runs": [run]})
+    long_run = {"config": "a", "args": {"methods": ["m"], "seeds": [0], "steps": 1250}}
+    merge_results(path, {"rows": [{**short, "steps": 1250, "dsr": 0.9}], "runs": [long_run]})
+    merged = merge_results(path, {"rows": [{**short, "dsr": 0.6}], "runs": [run]})
+    assert sorted((r["steps"], r["dsr"]) for r in merged["rows"]) == [(360, 0.6), (1250, 0.9)]
+    assert len(merged["runs"]) == 2
+
+
+def test_table_gives_each_budget_its_own_line():
+    from bench.mosaic._eval import table
+
+    row = {"config": "a", "method": "mosaic", "order": 1, "dsr": 1.0, "or": 0.0, "or_neutral": 0.0,
+           "or_inactive": 0.0, "degenerate": 0.0, "n_pos": 10, "n_neg": 10, "n_neutral": 5, "n_inactive": 5}
+    text = table([{**row, "steps": 360}, {**row, "steps": 1250, "dsr": 0.0}])
+    assert "| mosaic (360 steps) | 1 | 10 / 10 | 100.0 |" in text
+    assert "| mosaic (1250 steps) | 1 | 10 / 10 | 0.0 |" in text
+
+
 def test_curve_point_pools_the_validation_cells_by_prompt_counts(monkeypatch):
     """Each learning-curve point: the cells' rates weighted by their prompt counts (pinned to the last bit)."""
     from bench.mosaic._arms import curve_callback
