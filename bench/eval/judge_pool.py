@@ -1,6 +1,6 @@
 """A judge refit on the pool of labelled sets, chosen by grouped CV on it, tested on sets none of them saw.
 
-    .venv/bin/python -m bench.eval.judge_pool [--candidates rules,linear,lm-prefix] \\
+    .venv/bin/python -m bench.eval.judge_pool [--candidates rules,linear,cross-encoder,lm-prefix] \\
         [--test bench/eval/data/e2e-answer-labels-seed1.csv,bench/eval/data/e2e-answer-labels-seed2.csv] \\
         [--save curate/evaluation/data/judge-pool.json]
 
@@ -34,7 +34,7 @@ from bench.common import RESULTS, machine_info, make_parser, write_json
 DATA = Path(__file__).resolve().parent / "data"
 POOL_SETS = {"cast": DATA / "cast-answer-labels.csv", "e2e": DATA / "e2e-answer-labels.csv"}
 TESTS = (DATA / "e2e-answer-labels-seed1.csv", DATA / "e2e-answer-labels-seed2.csv")
-CANDIDATES = ("rules", "linear", "lm-prefix")
+CANDIDATES = ("rules", "linear", "cross-encoder", "lm-prefix")
 
 
 def _parser():

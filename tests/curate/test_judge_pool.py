@@ -38,5 +38,5 @@ def test_the_default_test_sets_share_no_prompt_with_the_pool_and_a_pool_prompt_i
 
 
 def test_an_unknown_candidate_is_refused_before_any_work():
-    with pytest.raises(SystemExit, match="unknown cross-encoder"):
-        judge_pool.main(["--candidates", "cross-encoder"])
+    with pytest.raises(SystemExit, match="unknown cross-encodr"):
+        judge_pool.main(["--candidates", "rules,cross-encodr"])
