@@ -5,6 +5,8 @@ held-out answers and across sources, with 95% intervals, and test the choice aga
         [--candidates rules,linear,cross-encoder,lm,lm-prefix] [--save curate/evaluation/data/judge-v2.json] \
         [--select cv --folds 5 --work runs/judge-choice]
     .venv/bin/python -m bench.eval.judge_choice --candidates lm-prefix [--lm-model smollm2-135m --lm-shots 2]
+    .venv/bin/python -m bench.eval.judge_choice --candidates rules,cross-encoder --ce-layers 2 --ce-epochs 8 \
+        --work runs/judge-ce-l2e8 --out bench/results/judge-ce/l2-e8.json      # one cross-encoder variant
     .venv/bin/python -m bench.eval.judge_choice --interim --candidates rules --save curate/evaluation/data/judge-v2.json
 
 Stages (curate.evaluation.judges; --select cv, the default):
@@ -59,6 +61,9 @@ def _parser():
     p.add_argument("--lm-model", default="smollm2-135m", help="lm-prefix: the judge model (registry name or folder)")
     p.add_argument("--lm-shots", type=int, default=2, help="lm-prefix: worked examples per verdict in the prefix")
     p.add_argument("--lm-batch-size", type=int, default=16, help="lm-prefix: answers per forward")
+    p.add_argument("--ce-layers", type=int, default=None, help="cross-encoder: top blocks tuned (default 1)")
+    p.add_argument("--ce-epochs", type=int, default=None, help="cross-encoder: epochs (default: the judge's 4)")
+    p.add_argument("--ce-lr", type=float, default=None, help="cross-encoder: block learning rate (default 5e-5)")
     p.add_argument("--select", choices=("cv", "held-out"), default="cv",
                    help="choose by grouped CV on train (cv) or by held-out accuracy (held-out: chooses on test)")
     p.add_argument("--folds", type=int, default=5, help="cv: outer folds over train prompts")
@@ -69,7 +74,12 @@ def _parser():
 
 
 def _options(kind: str, args, zero_shot: bool = False) -> dict:
-    """Constructor arguments of one candidate from the command line (only lm-prefix takes any)."""
+    """Constructor arguments of one candidate from the command line (lm-prefix's model and shots, the
+    cross-encoder's --ce-* settings where given; the other kinds take none)."""
+    if kind == "cross-encoder":
+        given = {"tune_layers": getattr(args, "ce_layers", None), "epochs": getattr(args, "ce_epochs", None),
+                 "lr": getattr(args, "ce_lr", None)}
+        return {k: v for k, v in given.items() if v is not None}
     if kind != "lm-prefix":
         return {}
     return {"model_name": args.lm_model, "shots": args.lm_shots, "batch_size": args.lm_batch_size,

@@ -154,3 +154,15 @@ def test_the_final_lm_prefix_fit_from_the_cache_equals_its_own_fit(tmp_path, mon
     plain = judge_class("lm-prefix")(**options).fit(train.prompts, train.responses, train.verdicts)
     assert cached.to_dict() == plain.to_dict() and len(cached.examples) == 3
     np.testing.assert_allclose(cached.predict(prompts, responses).scores, plain.predict(prompts, responses).scores)
+
+
+def test_cross_encoder_settings_reach_the_judge_only_when_given():
+    from bench.eval import judge_choice
+
+    args = judge_choice._parser().parse_args(["--ce-layers", "2", "--ce-epochs", "8"])
+    assert judge_choice._options("cross-encoder", args) == {"tune_layers": 2, "epochs": 8}
+    assert judge_choice._options("cross-encoder", judge_choice._parser().parse_args([])) == {}
+    assert judge_choice._options("rules", args) == {}
+    import argparse  # judge_pool's arguments have no --ce-* flags: the judge's defaults
+
+    assert judge_choice._options("cross-encoder", argparse.Namespace()) == {}
