@@ -56,8 +56,8 @@ class MosaicConfig(StageConfig):
     init_from: str | None = None
     """Existing controls folder: keep its tokens frozen and train only categories it lacks (incremental expansion)."""
     dtype: Literal["fp32", "bf16"] = "fp32"
-    """Frozen backbone weights: fp32, or bf16 (about 2x faster on CPUs with AVX512-BF16; the control tokens, the
-    logits the loss reads and the loss stay fp32)."""
+    """Frozen backbone weights: fp32, or bf16 (about 2x faster on CPUs with AVX512-BF16, emulated and far slower on
+    CPUs without it: a warning says so; the control tokens, the logits the loss reads and the loss stay fp32)."""
     max_steps: int | None = None
     """Train exactly this many steps, cycling epochs as needed (overrides --epochs); default: --epochs passes."""
 
@@ -92,7 +92,7 @@ def run(config: MosaicConfig, on_step: StepCallback | None = None) -> dict:
     import torch
 
     from curate.config import save_config
-    from curate.device import apply_threads, resolve_device
+    from curate.device import apply_threads, resolve_device, warn_slow_bf16
     from curate.io import atomic_write_text, check_output
     from curate.lm.chat import ensure_chat_template
     from curate.models import load_causal_lm
@@ -110,6 +110,8 @@ def run(config: MosaicConfig, on_step: StepCallback | None = None) -> dict:
     apply_threads(config)
     device = resolve_device(config.device)
     dtype = torch.bfloat16 if config.dtype == "bf16" else torch.float32
+    if config.dtype == "bf16":
+        warn_slow_bf16(device)
     tokenizer, model = load_causal_lm(config.model, device=device, dtype=dtype)
     ensure_chat_template(tokenizer, None, config.model)
     model.requires_grad_(False)
