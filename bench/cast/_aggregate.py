@@ -44,8 +44,9 @@ def aggregate(records: list[dict], base_row: dict, rhos: list[float], seed: int)
             test = paired_tests(own, random, seed=seed) if own and random else None
             if test is not None:
                 tests[f"{name}-rho{rho:g}"] = test
-            test = paired_tests(own, full, seed=seed, reference="full") if own and full else None
-            if test is not None:
+            own_rho = name != "lora" or any(r["arm"] == "lora" and r["rho"] == rho for r in rows)
+            test = paired_tests(own, full, seed=seed, reference="full") if own and full and own_rho else None
+            if test is not None:  # LoRA against full once, at its own budget (the same pairs at every rho)
                 vs_full[f"{name}-rho{rho:g}"] = test | {"reference": "full attention tuning of the same seed"}
     return {"rows": rows, "paired_tests": tests, "paired_vs_full": vs_full,
             "claim": [claim(rows, base_row, tests, rho) for rho in rhos]}
