@@ -25,7 +25,7 @@ def row_order(row: dict) -> tuple:
 
 def _by_seed(records: list[dict], name: str, rho: float) -> dict[int, dict]:
     return {r["row"]["seed"]: r["outcome"] for r in records
-            if r["row"]["arm"] == name and (r["row"]["rho"] == rho or name == "lora")}
+            if r["row"]["arm"] == name and r["row"]["rho"] == rho}  # LoRA's rho is the budget it copies
 
 
 def aggregate(records: list[dict], base_row: dict, rhos: list[float], seed: int) -> dict:
@@ -44,9 +44,8 @@ def aggregate(records: list[dict], base_row: dict, rhos: list[float], seed: int)
             test = paired_tests(own, random, seed=seed) if own and random else None
             if test is not None:
                 tests[f"{name}-rho{rho:g}"] = test
-            own_rho = name != "lora" or any(r["arm"] == "lora" and r["rho"] == rho for r in rows)
-            test = paired_tests(own, full, seed=seed, reference="full") if own and full and own_rho else None
-            if test is not None:  # LoRA against full once, at its own budget (the same pairs at every rho)
+            test = paired_tests(own, full, seed=seed, reference="full") if own and full else None
+            if test is not None:
                 vs_full[f"{name}-rho{rho:g}"] = test | {"reference": "full attention tuning of the same seed"}
     return {"rows": rows, "paired_tests": tests, "paired_vs_full": vs_full,
             "claim": [claim(rows, base_row, tests, rho) for rho in rhos]}
