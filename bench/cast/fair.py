@@ -10,7 +10,7 @@ Stages (each writes into --work and, as it finishes, into the committed --store;
             D_safe / D_util draws a and b (>= 64 rows each; D_util = man-page Q/A); held-out harmful prompts,
             the over-refusal set's held-out split, held-out man-page Q/A for answer NLL.
  2. plan    a few optimiser steps of full attention tuning, timed: seconds/step and the run's estimate.
- 3. cost    the base model and full attention tuning (first seed) evaluated before anything else is spent:
+ 3. cost    the base model and full attention tuning (seed 0, whatever --seeds) evaluated before anything else is spent:
             is refusal >= 90% and did the man-page NLL rise? Without that cost the arms cannot show a
             recovery, and the run stops here (--force-arms goes on anyway).
  4. maps    the head map on draws a and b (ablation sensitivity unless --sensitivity taylor), their Spearman
@@ -50,6 +50,7 @@ from curate.io import atomic_write_text
 __all__ = ["parse_args", "main"]
 
 STAGES = ("data", "plan", "cost", "maps", "arms")
+COST_SEED = 0  # the full-tuning seed the cost check reads
 ARMS = ("full", "cast", "random", "low-conflict", "lora")
 
 
@@ -199,6 +200,10 @@ def _write_results(args, payload: dict) -> None:
 
     payload = {"settings": {k: v for k, v in vars(args).items() if k != "arm_list"}, **payload,
                "machine": machine_info()}
+    if "budgets" in payload and args.results is not None and args.results.exists():
+        # a run over a subset of arms adds its budgets to those of the arms already in the file
+        earlier = json.loads(args.results.read_text()).get("budgets", {})
+        payload["budgets"] = dict(sorted({**earlier, **payload["budgets"]}.items()))
     write_json(args.work / "results.json", payload)
     if args.results is not None:
         args.results.parent.mkdir(parents=True, exist_ok=True)
@@ -253,13 +258,16 @@ def _arm_line(row: dict) -> str:
 
 
 def stage_cost(base, tokenizer, splits, judge, args, base_run: dict) -> dict:
-    """Full attention tuning at the first seed against the base model; prints whether the cost exists."""
+    """Full attention tuning at COST_SEED against the base model; prints whether the cost exists.
+
+    One seed whatever --seeds holds, so a run over a subset of seeds (--seeds 1,2) checks, stores and reports the
+    same cost as the run that first measured it (the arm itself comes back from the store)."""
     from bench.cast._arms import Arm
     from bench.cast._compare import cost_check
     from bench.cast._runner import attention_parameters, run_arm
     from bench.cast._store import keep_json
 
-    arm = Arm("full", 0.0, args.seeds[0])
+    arm = Arm("full", 0.0, COST_SEED)
     plan = {arm.key: {"heads": [], "frozen_params": 0, "updated_params": attention_parameters(base)}}
     full = run_arm(base, tokenizer, splits, judge, arm, plan, args, args.work)
     _keep_arm(args, arm.key, full)
