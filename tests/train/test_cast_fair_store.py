@@ -163,6 +163,18 @@ def test_arms_in_the_store_are_skipped_and_results_add_up(stubs, tmp_path):
     assert test["seeds"] == [0, 1] and test["dsr_mcnemar"]["n_pairs"] == 2 * 2 * 6
 
 
+def test_a_run_over_later_seeds_keeps_seed_0s_cost_and_the_earlier_budgets(stubs, tmp_path):
+    first = _run(tmp_path, "machine-1", "--seeds", "0", "--arms", "full,cast")
+    cost = json.loads((tmp_path / "store" / "cost.json").read_text())
+    stubs.trained.clear()
+    later = _run(tmp_path, "machine-2", "--seeds", "1", "--arms", "lora")
+    assert stubs.trained == ["lora-rho0.25-s1"]  # the cost arm (full, seed 0) came back from the store
+    assert later["cost"] == first["cost"] == cost == json.loads((tmp_path / "store" / "cost.json").read_text())
+    saved = json.loads((tmp_path / "cast.json").read_text())
+    assert set(saved["budgets"]) == {"full-s0", "cast-rho0.25-s0", "lora-rho0.25-s1"}
+    assert {(r["arm"], r["seed"]) for r in saved["rows"]} == {("full", 0), ("cast", 0), ("lora", 1)}
+
+
 def test_a_stored_arm_trained_with_other_heads_is_refused(stubs, tmp_path):
     _run(tmp_path, "machine-1", "--seeds", "0", "--arms", "full,cast")
     path = tmp_path / "store" / "arms" / "cast-rho0.25-s0" / "outcome.json"
