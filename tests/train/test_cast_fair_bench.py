@@ -111,7 +111,7 @@ def test_every_arm_runs_and_is_written(tiny_lm_model, tmp_path, hash_judge, caps
         assert 0 <= r["dsr_ci"][0] <= r["dsr"] <= r["dsr_ci"][1] <= 1
         assert r["nll_ci"][0] <= r["nll"] <= r["nll_ci"][1]
     assert set(saved["paired_tests"]) == {"cast-rho0.25", "low-conflict-rho0.25", "lora-rho0.25"}
-    assert saved["paired_tests"]["cast-rho0.25"]["dsr_mcnemar"]["n_pairs"] == 2 * 2 * 4
+    assert saved["paired_tests"]["cast-rho0.25"]["dsr_mcnemar"]["n_pairs"] == 2 * 4
     assert set(saved["paired_vs_full"]) == {"cast-rho0.25", "low-conflict-rho0.25", "lora-rho0.25"}
     assert saved["paired_vs_full"]["cast-rho0.25"]["dsr_mcnemar"]["n_pairs"] == 2 * 4  # one full run per seed
     assert "full_rate" in saved["paired_vs_full"]["cast-rho0.25"]["dsr_mcnemar"]  # named by its reference

@@ -32,16 +32,29 @@ def test_no_cost_when_nll_fell_or_refusal_low():
     assert low["dsr_full"] == 0.85 and not low["refusal_ok"] and low["nll_rose"] and not low["passed"]
 
 
-def test_paired_tests_stack_draws_and_average_nll():
+def test_paired_tests_pair_each_seed_and_prompt_once_and_average_draws():
     cast = {0: _outcome([True] * 30, [1.0] * 30), 1: _outcome([True] * 30, [1.0] * 30)}
     random = {(s, d): _outcome([i % 2 == 0 for i in range(30)], [1.5 + 0.1 * d] * 30) for s in (0, 1) for d in range(3)}
     test = paired_tests(cast, random)
-    assert test["dsr_mcnemar"]["n_pairs"] == 2 * 3 * 30
+    # one pair per (seed, prompt): CAST's run is not repeated once per random draw
+    assert test["dsr_mcnemar"]["n_pairs"] == 2 * 30 and test["dsr_mcnemar"]["b10"] == 30
     assert test["dsr_mcnemar"]["arm_rate"] == 1.0 and test["dsr_mcnemar"]["random_rate"] == 0.5
     assert test["dsr_mcnemar"]["p_value"] < 1e-6
+    assert test["dsr_bootstrap"]["n"] == 2 * 30 and test["dsr_bootstrap"]["mean_diff"] == pytest.approx(0.5)
     assert test["nll_bootstrap"]["n"] == 2 * 30
     assert test["nll_bootstrap"]["mean_diff"] == pytest.approx(1.0 - 1.6)
     assert paired_tests({5: cast[0]}, random) is None
+
+
+def test_refusal_bootstrap_uses_every_draw_while_mcnemar_reads_the_first():
+    cast = {0: _outcome([True] * 20 + [False] * 20, [1.0] * 40)}
+    first = _outcome([False] * 40, [1.0] * 40)  # draw 0 never refuses, draws 1-2 always do
+    random = {(0, 0): first, (0, 1): _outcome([True] * 40, [1.0] * 40), (0, 2): _outcome([True] * 40, [1.0] * 40)}
+    test = paired_tests(cast, random)
+    assert test["dsr_mcnemar"]["random_rate"] == 0.0 and test["dsr_mcnemar"]["b10"] == 20
+    boot = test["dsr_bootstrap"]
+    assert boot["random_rate"] == pytest.approx(2 / 3) and boot["mean_diff"] == pytest.approx(0.5 - 2 / 3)
+    assert boot["low"] < boot["mean_diff"] < boot["high"] < 0
 
 
 def _row(arm, rho, seed, dsr, nll):
