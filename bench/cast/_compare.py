@@ -93,7 +93,10 @@ def paired_tests(arm: dict[int, dict], random: dict[tuple[int, int], dict], seed
         out[f"{name}_mcnemar"] = {**mcnemar(a, b), "arm_rate": float(a.mean()), f"{reference}_rate": float(b.mean()),
                                   "n_pairs": int(a.size)}
         x, y = _draw_means(arm, random, key)
-        out[f"{name}_bootstrap"] = {**paired_bootstrap(x, y, n_boot=10_000, seed=seed),
+        boot = paired_bootstrap(x, y, n_boot=10_000, seed=seed)
+        # A rate difference is read in points; a relative change of a rate is NaN when it is 0, so it is left out.
+        boot = {k: v for k, v in boot.items() if not k.startswith("relative_")}
+        out[f"{name}_bootstrap"] = {**boot,
                                     "arm_rate": float(x.mean()), f"{reference}_rate": float(y.mean())}
     x, y = _nll_pairs(arm, random)
     out["nll_bootstrap"] = paired_bootstrap(x, y, n_boot=10_000, seed=seed)
