@@ -69,3 +69,15 @@ def test_plain_steps_of_a_pause_fill_the_memory():
         x = torch.full((2,), float(i))
         assert torch.equal(mixer.mix(x, x + 1, 1.0), x + 1)
     assert len(mixer.xs) == 4  # memory + 1 points kept: mixing resumes with a full history
+
+
+def test_the_bench_runs_every_variant_and_restores_the_shipped_rule(tmp_path):
+    from bench.sot.anderson_backoff import main
+
+    shipped = _Anderson.MAX_PAUSE
+    out = main(["--n", "300", "--m", "40", "--outer", "2", "--threads", "1", "--out", str(tmp_path / "b.json")])
+    assert [r["variant"] for r in out["rows"]] == ["plain", "mix-now", "back-off"]
+    plain, now, off = out["rows"]
+    assert plain["accepted"] == plain["rejected"] == 0 and now["paused"] == 0
+    assert off["seconds_ratio_to_back_off"] == 1.0 and all(math.isfinite(r["objective"]) for r in out["rows"])
+    assert _Anderson.MAX_PAUSE == shipped and _Anderson.log is None and (tmp_path / "b.json").exists()
