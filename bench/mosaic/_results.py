@@ -79,7 +79,7 @@ def plot_curves(curve: list[dict], path: Path) -> Path | None:
     from curate.io import atomic_write_bytes
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return path
