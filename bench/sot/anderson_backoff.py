@@ -74,16 +74,16 @@ def run_variant(name: str, problem, shipped_pause: int) -> dict:
 
 
 def main(argv=None) -> dict:
-    from bench.sot._pot_peers import Problem
-    from bench.sot.vs_pot import synthetic
-    from transport.sinkhorn import _Anderson
-
     parser, defaults = _parser()
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     if set(variants) - set(VARIANTS):
         parser.error(f"unknown --variants {sorted(set(variants) - set(VARIANTS))}; choose from {', '.join(VARIANTS)}")
-    import torch  # noqa: F401
+    import torch  # noqa: F401  (loaded before the thread limits so its pools are covered)
+
+    from bench.sot._pot_peers import Problem
+    from bench.sot.vs_pot import synthetic
+    from transport.sinkhorn import _Anderson
 
     threads = use_all_cores(args.threads)
     x, safe, harm = synthetic(args.n, args.m)
