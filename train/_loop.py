@@ -120,9 +120,11 @@ def fit(
         if ckpt and ((step + 1) % _opt(config, "save_every") == 0 or step + 1 == total):
             save_checkpoint(ckpt, model, optimizer, {"step": step + 1, "loss_trace": trace, "tokens": tokens})
     model.eval()
+    seconds = time.perf_counter() - started
     return {
         "steps": total, "resumed_from_step": start, "examples": len(rows), "tokens": tokens,
         "loss_trace": trace, "final_loss": float(np.mean(trace[-10:])) if trace else None,
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round(seconds, 2),
+        "seconds_per_step": seconds / max(total - start, 1),  # unrounded: sizes runs from a few timed steps
         "trainable_params": int(sum(p.numel() for p in params)),
     }

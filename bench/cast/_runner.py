@@ -111,7 +111,7 @@ def measure_step_seconds(base, tokenizer, splits, args) -> float:
     rows = splits["train"].select(["prompt", "response"]).to_pylist()
     _, metrics = train_arm(base, tokenizer, rows, Arm("full", 0.0, 0), {"full-s0": {"heads": []}}, args,
                            steps=args.timing_steps)
-    return metrics["seconds"] / max(1, metrics["steps"])
+    return metrics["seconds_per_step"]
 
 
 def estimate_seconds(n_arms: int, step_s: float, eval_s: float, steps: int) -> float:

@@ -218,10 +218,8 @@ def stage_plan(args, data, todo: list, common: dict) -> dict:
     started = time.perf_counter()
     model, tokenizer, metrics = train_arm(args.model, rows, np.ones(len(rows)), run_settings, 0, device,
                                           steps=args.timing_steps)
-    elapsed = time.perf_counter() - started
-    load_s = elapsed - metrics["seconds"]
-    # the trainer rounds its seconds; a step below that resolution is bounded by the whole call instead of 0
-    step_s = (metrics["seconds"] or elapsed) / metrics["steps"]
+    load_s = time.perf_counter() - started - metrics["seconds"]
+    step_s = metrics["seconds_per_step"]
     timings: dict[str, float] = {}
     evaluate(model, tokenizer, data, default_judge(), run_settings, limit=args.eval_batch_size, timings=timings)
     size = args.eval_batch_size
