@@ -60,7 +60,7 @@ def run_variant(name: str, problem, shipped_pause: int) -> dict:
         counts = {k: sum(c[k] for c in _Anderson.log) for k in ("accepted", "rejected", "paused")}
     finally:
         _Anderson.MAX_PAUSE, _Anderson.log = shipped_pause, None
-    row = {"variant": name, "seconds": round(run.seconds, 2), "inner_iterations": run.inner_iterations,
+    row = {"variant": name, "seconds": run.seconds, "inner_iterations": run.inner_iterations,
            "capped_inner_solves": run.capped_solves, "objective": run.final.value,
            "ms_per_inner_iteration": round(1000 * run.split["sinkhorn_iterations"] / max(run.inner_iterations, 1), 2),
            "split_seconds": {k: round(v, 2) for k, v in run.split.items()}, **counts}
