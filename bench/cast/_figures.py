@@ -9,7 +9,7 @@ import numpy as np
 
 from bench.cast._stability import top_set
 
-__all__ = ["write_head_map_figure"]
+__all__ = ["write_head_map_figure", "head_map_path"]
 
 
 def _grid(columns: dict, name: str) -> np.ndarray:
@@ -40,6 +40,12 @@ def _stability_panel(ax, columns_a: dict, columns_b: dict, stability: dict) -> N
                          for rho, v in stability["top_overlap"].items())
     ax.text(0.02, 0.98, f"top-rho overlap a/b\n{overlaps}", transform=ax.transAxes, va="top", fontsize=7,
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+
+
+def head_map_path(folder: Path, rho: float) -> Path:
+    """One picture per skip fraction, named like the arms (cast-rho0.05 -> head_map_rho0.05.png), so a run at
+    another ratio does not redraw the picture of the last."""
+    return Path(folder) / f"head_map_rho{rho:g}.png"
 
 
 def write_head_map_figure(path: Path, columns_a: dict, columns_b: dict, stability: dict, rho: float,

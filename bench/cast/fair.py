@@ -14,7 +14,8 @@ Stages (each writes into --work and, as it finishes, into the committed --store;
             is refusal >= 90% and did the man-page NLL rise? Without that cost the arms cannot show a
             recovery, and the run stops here (--force-arms goes on anyway).
  4. maps    the head map on draws a and b (ablation sensitivity unless --sensitivity taylor), their Spearman
-            and top-rho overlap (stability.json), the head-map picture (--figures/head_map.png), every arm's
+            and top-rho overlap (stability.json), one head-map picture per ratio
+            (--figures/head_map_rho<R>.png), every arm's
             parameter budget (plan.json).
  5. arms    per seed: full attention tuning; CAST (skip the top-rho heads of map a); random skip matched in
             frozen parameters (--random-draws draws); low-conflict skip (the bottom-rho heads); LoRA on q/k/v/o
@@ -100,7 +101,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = make_parser(__doc__)
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--results", type=Path, default=RESULTS / "cast.json")
-    p.add_argument("--figures", type=Path, default=RESULTS / "cast", help="where head_map.png is written")
+    p.add_argument("--figures", type=Path, default=RESULTS / "cast", help="where the head-map pictures (head_map_rho<R>.png) are written")
     p.add_argument("--store", type=Path, default=RESULTS / "cast" / "store",
                    help="the committed store of finished outputs that a fresh machine restores from")
     p.add_argument("--no-store", dest="store", action="store_const", const=None,
@@ -314,7 +315,7 @@ def _portable(path: Path) -> str:
 
 def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) -> dict:
     """Stage 4: the maps, their stability and picture, and every arm's budget (plan.json)."""
-    from bench.cast._figures import write_head_map_figure
+    from bench.cast._figures import head_map_path, write_head_map_figure
     from bench.cast._maps import stage_maps
     from bench.cast._runner import plan_arms
     from bench.cast._store import keep_maps
@@ -323,9 +324,9 @@ def _maps_and_budgets(base, tokenizer, splits, args, arms: list, payload: dict) 
     if args.store is not None:
         keep_maps(args.store, args.work)
     payload["map_stability"] = maps["stability"]
-    figure = write_head_map_figure(args.figures / "head_map.png", maps["columns"], maps["columns_b"],
-                                   maps["stability"], 0.1 if 0.1 in args.rhos else args.rhos[0], args.model)
-    payload["figures"] = [_portable(figure)]
+    payload["figures"] = [_portable(write_head_map_figure(head_map_path(args.figures, rho), maps["columns"],
+                                                          maps["columns_b"], maps["stability"], rho, args.model))
+                          for rho in sorted(set(args.rhos))]
     print(f"[cast] map stability: {json.dumps(maps['stability'])}", flush=True)
     plan = plan_arms(base, maps["columns"], arms, args)
     write_json(args.work / "plan.json", plan)

@@ -32,7 +32,10 @@ def test_maps_and_stability(tiny_lm_model, tmp_path, hash_judge, one_torch_threa
         manifest = json.loads((tmp_path / "work" / folder / "manifest.json").read_text())
         assert manifest["rows_per_set"] == 64
     assert json.loads((tmp_path / "work" / "map_a_taylor" / "manifest.json").read_text())["sensitivity"] == "taylor"
-    assert (tmp_path / "figures" / "head_map.png").stat().st_size > 1000
+    pictures = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert pictures == ["head_map_rho0.25.png", "head_map_rho0.5.png"]  # one per ratio, none left over
+    assert all((tmp_path / "figures" / name).stat().st_size > 1000 for name in pictures)
+    assert payload["figures"] == [str((tmp_path / "figures" / name).resolve()) for name in pictures]
     # the draws differ, so their maps are not the same numbers
     import pyarrow.parquet as pq
 
