@@ -4,7 +4,9 @@
 A run replaces what an earlier run wrote for the same (config, method, seed, steps) and leaves the rest, so the two
 configurations, extra seeds and other budgets (--steps) can be run one after another into one file; base and
 in-context entries carry steps None and are replaced by every run (they do not train). The curve picture is redrawn from
-the merged curves.
+the merged curves. `across_seeds` is derived, recomputed at every merge from the rows and the paired tests
+(bench/mosaic/_seeds.py): each trained budget's rates per seed with a t interval, and the seeds' McNemar tables
+summed into one stratified test.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def merge_results(path: Path, new: dict[str, list[dict]]) -> dict[str, list[dict
         else:
             kept = [e for e in old.get(section, []) if _key(e) not in replaced]
         merged[section] = kept + new.get(section, [])
+    from bench.mosaic._seeds import across_seeds
+
+    merged["across_seeds"] = across_seeds(merged)
     write_json(path, merged)
     return merged
 

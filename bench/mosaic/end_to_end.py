@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.mosaic.end_to_end --config categories --seeds 0 1 2 --steps 300 --dtype bf16
     .venv/bin/python -m bench.mosaic.end_to_end --config risk-areas --seeds 0 1 2 --steps 300 --dtype bf16
     .venv/bin/python -m bench.mosaic.end_to_end --config categories --methods prompt-tuning --pt-steps 100
-    .venv/bin/python -m bench.mosaic.end_to_end --stage table
+    .venv/bin/python -m bench.mosaic.end_to_end --stage table   # also the rates across seeds, pooled tests
 
 Trains the arms (bench/mosaic/_arms.py) per seed; while mosaic and per-category train, every --eval-every steps
 the validation cells (one active subset per order, --n-val positives and negatives) are judged: the learning
@@ -195,7 +195,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--methods: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
     if args.stage == "table":
-        print(table(json.loads(args.results.read_text())["rows"]))
+        from bench.mosaic._seeds import across_seeds, seeds_table
+
+        results = json.loads(args.results.read_text())
+        print(f"{table(results['rows'])}\n\n{seeds_table(across_seeds(results))}")
         return
     data = load_config(args.config)
     root = args.out / args.config
@@ -220,11 +223,13 @@ def main() -> None:
                 "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     write_json(root / "bench.json", {**new, "run": run_info})  # with each prompt's `correct`, for re-analysis
     new["rows"] = [{k: r.get(k) for k in ROW_FIELDS} for r in new.get("rows", [])]
+    from bench.mosaic._seeds import seeds_table
+
     merged = merge_results(args.results, {**new, "runs": [run_info]})
     plot_curves(merged["curve"], args.results.with_name(args.results.stem + "_curve.png"))
     print(f"config={args.config} judge={judge_name} timings={timings}\n{table(new['rows'])}\n"
           f"{utility_table(new.get('utility', []), new.get('utility_model_answers', []))}\n"
-          f"paired={new.get('paired')}")
+          f"paired={new.get('paired')}\n\nacross seeds (whole results file):\n{seeds_table(merged['across_seeds'])}")
 
 
 if __name__ == "__main__":
