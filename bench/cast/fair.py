@@ -101,7 +101,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = make_parser(__doc__)
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--results", type=Path, default=RESULTS / "cast.json")
-    p.add_argument("--figures", type=Path, default=RESULTS / "cast", help="where the head-map pictures (head_map_rho<R>.png) are written")
+    p.add_argument("--figures", type=Path, default=RESULTS / "cast",
+                   help="where the head-map pictures (head_map_rho<R>.png) are written")
     p.add_argument("--store", type=Path, default=RESULTS / "cast" / "store",
                    help="the committed store of finished outputs that a fresh machine restores from")
     p.add_argument("--no-store", dest="store", action="store_const", const=None,

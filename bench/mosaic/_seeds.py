@@ -102,7 +102,8 @@ def _fmt_ci(ci) -> str:
 def seeds_table(summary: dict) -> str:
     """Markdown: rates per seed with the mean's t interval, then the pooled tests."""
     lines = ["| config | method | steps | order | seeds | DSR % per seed | DSR mean [95 % t] | OR % per seed "
-             "| OR mean [95 % t] | DSR − OR mean [95 % t] | degenerate % mean |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| OR mean [95 % t] | DSR − OR mean [95 % t] | degenerate % mean |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in summary["rates"]:
         lines.append(
             f"| {e['config']} | {e['method']} | {e['steps']} | {e['order']} | {len(e['seeds'])} | "
