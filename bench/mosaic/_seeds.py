@@ -6,8 +6,8 @@ tests combined into one stratified test.
   freedom, so three seeds give a wide one: it is the spread of training runs, not of prompts).
 - Tests: every seed's McNemar table against a baseline is on the same prompts, so the seeds are strata of one
   matched-pairs design; the Mantel-Haenszel test for stratified matched pairs reduces to McNemar on the summed
-  discordant counts (b01, b10). Reported with the exact two-sided binomial p, and only for (against, order) where
-  every listed seed has a test.
+  discordant counts (b01, b10) (`curate.evaluation.stats.mcnemar_counts`), reported with its exact two-sided
+  binomial p over the seeds listed.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def seed_rates(rows: list[dict]) -> list[dict]:
 
 def pooled_tests(paired: list[dict]) -> list[dict]:
     """Per (config, method, steps, against, order): the seeds' McNemar tables summed (stratified matched pairs)."""
-    from scipy.stats import binom
+    from curate.evaluation.stats import mcnemar_counts
 
     groups: dict[tuple, list[dict]] = {}
     for p in paired:
@@ -78,8 +78,7 @@ def pooled_tests(paired: list[dict]) -> list[dict]:
     for (config, method, steps, against, order), tests in groups.items():
         tests = sorted(tests, key=lambda p: p["seed"])
         b01, b10 = sum(p["b01"] for p in tests), sum(p["b10"] for p in tests)
-        m = b01 + b10
-        p_value = min(1.0, 2.0 * float(binom.cdf(min(b01, b10), m, 0.5))) if m else 1.0
+        p_value = mcnemar_counts(b01, b10)["exact_p"]
         n = sum(p["n"] for p in tests)
         out.append({"config": config, "method": method, "steps": steps, "against": against, "order": order,
                     "seeds": [p["seed"] for p in tests], "n_pairs": n,

@@ -14,7 +14,7 @@ import numpy as np
 
 from curate.errors import InputError
 
-__all__ = ["wilson_interval", "rate", "mcnemar", "paired_bootstrap", "EXACT_BELOW"]
+__all__ = ["wilson_interval", "rate", "mcnemar", "mcnemar_counts", "paired_bootstrap", "EXACT_BELOW"]
 
 EXACT_BELOW = 25
 """McNemar uses the exact binomial test when there are fewer discordant pairs than this."""
@@ -80,10 +80,15 @@ def mcnemar(a, b) -> dict:
       statistic = max(0, |b01 - b10| - 1)² / m (the correction never pushes past zero).
     `exact_p` is the exact two-sided binomial p whatever m is (for tables that want one test throughout).
     """
+    a, b = _paired(a, b, "mcnemar", bool)
+    return mcnemar_counts(int((~a & b).sum()), int((a & ~b).sum()))
+
+
+def mcnemar_counts(b01: int, b10: int) -> dict:
+    """McNemar's test from the two discordant counts (see `mcnemar`); summed over strata it is the Mantel-Haenszel
+    test for stratified matched pairs."""
     from scipy.stats import binom, chi2
 
-    a, b = _paired(a, b, "mcnemar", bool)
-    b01, b10 = int((~a & b).sum()), int((a & ~b).sum())
     m = b01 + b10
     exact_p = min(1.0, 2.0 * float(binom.cdf(min(b01, b10), m, 0.5))) if m else 1.0
     if m < EXACT_BELOW:
